@@ -1,0 +1,30 @@
+"""Errors users see. Each says what went wrong and, where it helps, what to do."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+class BindingError(Exception):
+    """Base of every error this library raises on purpose."""
+
+
+class InputError(BindingError, ValueError):
+    """An input (file, bytes, array, text) that cannot be embedded.
+
+    Never retried: a corrupt or unsupported file will not fix itself. `source` names the
+    file (or a description of an in-memory input) and `reason` says what is wrong with it.
+    """
+
+    def __init__(self, source: str | Path | None, reason: str) -> None:
+        self.source = str(source) if source is not None else "<input>"
+        self.reason = reason
+        super().__init__(f"{self.source}: {reason}")
+
+
+class CheckpointError(BindingError):
+    """A checkpoint that is missing, incomplete, corrupt or does not fit the model."""
+
+
+class ConfigurationError(BindingError):
+    """A setting that cannot work, with the fix in the message."""

@@ -1,0 +1,1 @@
+"""ImageBind-compatible networks, the model registry and checkpoints."""
