@@ -1,21 +1,105 @@
-"""Reading weights: `.pth` (the official format) and `.safetensors` (ours, memory-mapped).
+"""Checkpoints: find, download, verify, cache, convert and read weights.
 
-Only the keys under the requested prefixes are read, so a text-only node never holds the
-vision tower. (Download, resume, verification and conversion live beside this; see below.)
+- `resolve_checkpoint` turns a URL or a local path into a complete, verified local file.
+- `ensure_safetensors` gives a `.pth` a memory-mapped `.safetensors` twin, converted once.
+- `read_state_dict` reads the tensors under some key prefixes, so a text-only node never
+  holds the vision tower.
+- `checkpoint_status` and `verify_checkpoint` are for `binding doctor`.
+
+Files in the cache (`<cache_dir>/checkpoints/`), for a checkpoint named `imagebind_huge.pth`:
+
+    imagebind_huge.pth            the complete, verified download (renamed into place)
+    imagebind_huge.pth.part       an unfinished download, resumed with an HTTP Range request
+    imagebind_huge.pth.part.json  the URL and ETag the partial download came from
+    imagebind_huge.pth.sha256     a `sha256sum` line; its mtime is set to the file's, so a
+                                  file replaced later is hashed again instead of trusted
+    imagebind_huge.pth.lock       flock'ed while downloading, so two processes never write it
+    imagebind_huge.safetensors    the twin; its header names its source's size and mtime
+
+Downloads use only the standard library (`urllib`, `fcntl`); torch and safetensors are
+imported only where a checkpoint is read or converted.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import contextlib
+import errno
+import hashlib
+import http.client
+import json
+import logging
+import os
+import random
+import re
+import shutil
+import socket
+import ssl
+import sys
+import time
+import types
+import urllib.error
+import urllib.parse
+import urllib.request
+from collections.abc import Iterable, Iterator
+from dataclasses import asdict, dataclass
 from pathlib import Path
-
-import torch
+from typing import TYPE_CHECKING, Any, Literal
 
 from binding.errors import CheckpointError
+
+if TYPE_CHECKING:
+    import torch
+
+fcntl: types.ModuleType | None
+try:
+    import fcntl
+except ImportError:  # Windows: no flock; downloads are still atomic, only not exclusive
+    fcntl = None
+
+log = logging.getLogger(__name__)
+
+CHECKPOINT_SUBDIR = "checkpoints"  # <cache_dir>/checkpoints/<filename>
+CHUNK_BYTES = 1 << 20  # unit of reading, hashing and writing: memory stays flat for 4.8 GB
+TIMEOUT_S = 30.0  # per connection attempt and per socket read
+RETRIES = 4  # further attempts after transient failures in a row that made no progress
+BACKOFF_S = 1.0  # first retry delay; doubles per failure in a row, with jitter
+MAX_RESTARTS = 3  # downloads started over (server ignored Range, file changed) in one call
+TWIN_FORMAT = "binding-safetensors-twin"
+TWIN_FORMAT_VERSION = "1"
+USER_AGENT = "binding-checkpoint/1 (python-urllib)"
+
+_ZIP_MAGIC = b"PK\x03\x04"  # torch.save's default format since torch 1.6 is a zip archive
+_SHA256_RE = re.compile(r"^[0-9a-f]{64}$")
+_CONTENT_RANGE_RE = re.compile(r"^bytes\s+(?:(\d+)-(\d+)|\*)/(\d+|\*)$")
+_DISK_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM}
+
+
+# --- reading ----------------------------------------------------------------------------------
 
 
 def _wanted(key: str, prefixes: tuple[str, ...] | None) -> bool:
     return prefixes is None or key.startswith(prefixes)
+
+
+def _load_pth(path: Path) -> Any:
+    """`torch.load` of a `.pth`: weights only, memory-mapped when the format allows it."""
+    import torch
+
+    with open(path, "rb") as handle:
+        magic = handle.read(len(_ZIP_MAGIC))
+    if not magic:
+        raise CheckpointError(f"checkpoint {path} is empty; delete it and download it again")
+    # Files saved before torch 1.6 (not zip archives) cannot be memory-mapped.
+    mmap = magic == _ZIP_MAGIC
+    return torch.load(path, map_location="cpu", weights_only=True, mmap=mmap)
+
+
+def _unwrap(state: Any, path: Path) -> dict[str, Any]:
+    if not isinstance(state, dict):
+        raise CheckpointError(f"checkpoint {path} is not a state dict (got {type(state).__name__})")
+    if "model" in state and isinstance(state["model"], dict):  # some trainers wrap it
+        state = state["model"]
+    return state
 
 
 def read_state_dict(
@@ -24,7 +108,8 @@ def read_state_dict(
     """Tensors of a checkpoint whose keys start with one of `prefixes` (all when None).
 
     `.safetensors` files are memory-mapped and only the wanted tensors are materialised;
-    `.pth` files are loaded with `weights_only=True` and `mmap=True`.
+    `.pth` files are loaded with `weights_only=True` and `mmap=True`. A missing, empty,
+    truncated or corrupt file raises `CheckpointError` naming the file.
     """
     path = Path(path)
     wanted = tuple(prefixes) if prefixes is not None else None
@@ -35,14 +120,875 @@ def read_state_dict(
             from safetensors import safe_open
 
             with safe_open(str(path), framework="pt") as f:
-                return {k: f.get_tensor(k) for k in f.keys() if _wanted(k, wanted)}
-        state = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+                keys = f.keys()  # a safe_open handle is not iterable
+                return {k: f.get_tensor(k) for k in keys if _wanted(k, wanted)}
+        state = _load_pth(path)
     except CheckpointError:
         raise
     except Exception as exc:  # torch and safetensors raise many types for a bad file
-        raise CheckpointError(f"checkpoint {path} cannot be read: {exc}") from exc
-    if not isinstance(state, dict):
-        raise CheckpointError(f"checkpoint {path} is not a state dict (got {type(state).__name__})")
-    if "model" in state and isinstance(state["model"], dict):  # some trainers wrap it
-        state = state["model"]
+        raise CheckpointError(
+            f"checkpoint {path} cannot be read, it is truncated or corrupt ({exc}); "
+            "delete it and download it again"
+        ) from exc
+    state = _unwrap(state, path)
     return {k: v for k, v in state.items() if _wanted(k, wanted)}
+
+
+# --- hashes and their sidecars ----------------------------------------------------------------
+
+
+def _normalise_sha256(sha256: str | None) -> str | None:
+    if sha256 is None:
+        return None
+    digest = sha256.strip().lower()
+    if not _SHA256_RE.match(digest):
+        raise CheckpointError(f"{sha256!r} is not a sha256 (64 hexadecimal digits)")
+    return digest
+
+
+def _hash_file(path: Path) -> str:
+    """sha256 of a file, read in chunks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        while chunk := handle.read(CHUNK_BYTES):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _path_key(path: Path) -> str:
+    return hashlib.sha256(str(path.resolve()).encode()).hexdigest()[:12]
+
+
+def _sidecars(path: Path, cache_dir: Path | None) -> list[Path]:
+    """Where a file's recorded sha256 may live: beside it, else in the cache."""
+    places = [path.with_name(path.name + ".sha256")]
+    if cache_dir is not None:
+        name = f"{path.name}-{_path_key(path)}.sha256"
+        places.append(Path(cache_dir) / CHECKPOINT_SUBDIR / "verified" / name)
+    return places
+
+
+def _recorded_sha256(path: Path, cache_dir: Path | None) -> str | None:
+    """The sha256 recorded for this exact file, or None if none was or the file changed since."""
+    try:
+        mtime_ns = path.stat().st_mtime_ns
+    except OSError:
+        return None
+    for sidecar in _sidecars(path, cache_dir):
+        try:
+            if sidecar.stat().st_mtime_ns != mtime_ns:
+                continue
+            digest = sidecar.read_text(encoding="utf-8").split(maxsplit=1)[0].lower()
+        except (OSError, IndexError, UnicodeDecodeError):
+            continue
+        if _SHA256_RE.match(digest):
+            return digest
+    return None
+
+
+def _record_sha256(path: Path, digest: str, cache_dir: Path | None) -> None:
+    """Write `<file>.sha256` (`sha256sum -c` reads it) with the file's own mtime."""
+    stat = path.stat()
+    for sidecar in _sidecars(path, cache_dir):
+        tmp = sidecar.with_name(f".{sidecar.name}.{os.getpid()}.tmp")
+        try:
+            sidecar.parent.mkdir(parents=True, exist_ok=True)
+            tmp.write_text(f"{digest}  {path.name}\n", encoding="utf-8")
+            os.utime(tmp, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+            os.replace(tmp, sidecar)
+            return
+        except OSError as exc:  # a read-only folder: try the next place
+            log.debug("cannot record the sha256 of %s in %s: %s", path, sidecar, exc)
+            with contextlib.suppress(OSError):
+                tmp.unlink()
+    log.warning("could not record the sha256 of %s; it will be hashed again next time", path)
+
+
+def verify_checkpoint(
+    path: str | Path, *, sha256: str | None = None, cache_dir: Path | None = None
+) -> str:
+    """Hash `path` now and return its sha256; raise `CheckpointError` on a mismatch.
+
+    The file is compared with `sha256` when given, else with the hash recorded when it was
+    downloaded (if any). The result is recorded, so loads of this exact file skip hashing.
+    """
+    path = Path(path)
+    expected = _normalise_sha256(sha256)
+    if not path.is_file():
+        raise CheckpointError(f"checkpoint {path} does not exist")
+    recorded = None
+    for sidecar in _sidecars(path, cache_dir):  # also a stale record: did the file change?
+        with contextlib.suppress(OSError, IndexError, UnicodeDecodeError):
+            recorded = sidecar.read_text(encoding="utf-8").split(maxsplit=1)[0].lower()
+            break
+    digest = _hash_file(path)
+    if expected is not None and digest != expected:
+        raise CheckpointError(
+            f"checkpoint {path} has sha256 {digest}, expected {expected}: "
+            "it is corrupt or a different file"
+        )
+    if expected is None and recorded and _SHA256_RE.match(recorded) and digest != recorded:
+        raise CheckpointError(
+            f"checkpoint {path} has sha256 {digest}, but {recorded} was recorded when it was "
+            "first verified: the file changed on disk; delete it and download it again"
+        )
+    _record_sha256(path, digest, cache_dir)
+    return digest
+
+
+# --- where a checkpoint comes from ------------------------------------------------------------
+
+
+def cached_checkpoint_path(cache_dir: Path, filename: str) -> Path:
+    """Where the download of `filename` lives: `<cache_dir>/checkpoints/<filename>`."""
+    if (
+        not filename
+        or filename in (".", "..")
+        or Path(filename).name != filename
+        or "\0" in filename
+    ):
+        raise CheckpointError(f"{filename!r} is not a plain file name for a checkpoint")
+    return Path(cache_dir).expanduser() / CHECKPOINT_SUBDIR / filename
+
+
+def _local_path(url: str) -> Path | None:
+    """The file a local path or `file://` URL names; None for http(s)."""
+    parts = urllib.parse.urlsplit(url)
+    scheme = parts.scheme.lower()
+    if scheme in ("http", "https"):
+        return None
+    if scheme == "file":
+        if parts.netloc not in ("", "localhost"):
+            raise CheckpointError(f"{url}: file URLs on another host are not supported")
+        return Path(urllib.request.url2pathname(parts.path))
+    if "://" in url:
+        raise CheckpointError(
+            f"{url}: unsupported URL scheme {scheme!r}; use http(s)://, file:// or a local path"
+        )
+    return Path(url).expanduser()
+
+
+def _check_local(path: Path, size: int | None, sha256: str | None, cache_dir: Path) -> Path:
+    """A file the user gave: checked, never modified or deleted."""
+    if not path.exists():
+        raise CheckpointError(f"checkpoint {path} does not exist")
+    if not path.is_file():
+        raise CheckpointError(f"checkpoint {path} is not a file")
+    actual = path.stat().st_size
+    if size is not None and actual != size:
+        raise CheckpointError(
+            f"checkpoint {path} has {actual:,} bytes but {size:,} were expected: it is "
+            "incomplete or a different file (it was left as it is)"
+        )
+    if sha256 is not None:
+        recorded = _recorded_sha256(path, cache_dir)
+        digest = recorded or _hash_file(path)
+        if digest != sha256:
+            raise CheckpointError(
+                f"checkpoint {path} has sha256 {digest}, expected {sha256}: it is corrupt or "
+                "a different file (it was left as it is)"
+            )
+        if recorded is None:
+            _record_sha256(path, digest, cache_dir)
+    return path
+
+
+def _cache_problem(
+    target: Path, size: int | None, sha256: str | None, cache_dir: Path
+) -> str | None:
+    """Why the cached file cannot be used, or None if it can (hashing it once if needed)."""
+    try:
+        actual = target.stat().st_size
+    except FileNotFoundError:
+        return "it is not in the cache"
+    if size is not None and actual != size:
+        return f"the cached file has {actual:,} bytes, expected {size:,}"
+    if sha256 is None:
+        return None
+    recorded = _recorded_sha256(target, cache_dir)
+    if recorded is None:  # copied in by hand, or replaced: hash it once
+        log.info("verifying %s", target)
+        recorded = _hash_file(target)
+        _record_sha256(target, recorded, cache_dir)
+    if recorded != sha256:
+        return f"the cached file has sha256 {recorded}, expected {sha256}"
+    return None
+
+
+def _part_path(target: Path) -> Path:
+    return target.with_name(target.name + ".part")
+
+
+def _offline_message(target: Path, problem: str, model: str) -> str:
+    part = _part_path(target)
+    partial = ""
+    if part.exists():
+        partial = f" (a partial download, {part.stat().st_size:,} bytes, is at {part})"
+    return (
+        f"offline: {target.name} cannot be used: {problem}{partial}. Download it on a connected "
+        f"machine with `binding download {model}` and copy it to {target}, or pass "
+        f"--checkpoint /path/to/{target.name} (BINDING_CHECKPOINT), or turn offline mode off "
+        "(BINDING_OFFLINE=0)."
+    )
+
+
+def resolve_checkpoint(
+    url: str,
+    *,
+    filename: str,
+    size: int | None,
+    sha256: str | None,
+    cache_dir: Path,
+    offline: bool,
+    progress: bool = True,
+    model: str | None = None,
+    timeout_s: float = TIMEOUT_S,
+    retries: int = RETRIES,
+    backoff_s: float = BACKOFF_S,
+) -> Path:
+    """Local file for `url`: a complete file whose size (and sha256, when known) matched.
+
+    A local path or `file://` URL is used where it is: checked against `size`/`sha256` when
+    given, never modified. An http(s) URL is downloaded once into
+    `<cache_dir>/checkpoints/<filename>` (resumed if interrupted, verified, renamed into
+    place) and found there later. With `offline`, the network is never touched and a missing
+    file raises `CheckpointError` saying what to do; `model` (default: the file name's stem)
+    names the model in that advice. Transient network errors (reset, timeout, 5xx) are
+    retried `retries` times in a row with exponential backoff from `backoff_s`; others fail
+    at once with the reason.
+    """
+    sha256 = _normalise_sha256(sha256)
+    cache_dir = Path(cache_dir).expanduser()
+    local = _local_path(url)
+    if local is not None:
+        return _check_local(local, size, sha256, cache_dir)
+    target = cached_checkpoint_path(cache_dir, filename)
+    problem = _cache_problem(target, size, sha256, cache_dir)
+    if problem is None:
+        return target
+    if offline:
+        raise CheckpointError(_offline_message(target, problem, model or Path(filename).stem))
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        lock = open(target.with_name(target.name + ".lock"), "a")  # noqa: SIM115
+    except OSError as exc:
+        raise CheckpointError(
+            f"cannot write to the cache {target.parent} ({exc}); set BINDING_CACHE_DIR to a "
+            "writable folder"
+        ) from exc
+    with lock, _exclusive(lock, f"another process is downloading {target.name}; waiting"):
+        problem = _cache_problem(target, size, sha256, cache_dir)  # it may have finished
+        if problem is None:
+            return target
+        if target.exists():
+            log.warning("%s: %s; downloading it again", target, problem)
+        _download(
+            url,
+            target,
+            size=size,
+            sha256=sha256,
+            cache_dir=cache_dir,
+            progress=progress,
+            timeout_s=timeout_s,
+            retries=retries,
+            backoff_s=backoff_s,
+        )
+    return target
+
+
+@contextlib.contextmanager
+def _exclusive(handle: Any, waiting: str) -> Iterator[None]:
+    """Hold an exclusive `flock` on an open file (a no-op where flock does not exist)."""
+    if fcntl is None:
+        yield
+        return
+    try:
+        fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        log.warning("%s", waiting)
+        fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
+    try:
+        yield
+    finally:
+        fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+
+
+# --- downloading ------------------------------------------------------------------------------
+
+
+class _Transient(Exception):
+    """A failure worth retrying; `progressed` says whether bytes arrived before it."""
+
+    def __init__(self, reason: str, progressed: bool) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.progressed = progressed
+
+
+class _PrefixHash:
+    """sha256 of the bytes of the `.part` file, kept in step with it while it grows."""
+
+    def __init__(self) -> None:
+        self._digest = hashlib.sha256()
+        self.offset = 0
+
+    def catch_up(self, part: Path, length: int) -> None:
+        if length != self.offset:  # a new process, or the file started over: rehash it
+            self._digest = hashlib.sha256()
+            self.offset = 0
+            if length:
+                with open(part, "rb") as handle:
+                    while self.offset < length:
+                        chunk = handle.read(min(CHUNK_BYTES, length - self.offset))
+                        if not chunk:
+                            break
+                        self.update(chunk)
+
+    def update(self, chunk: bytes) -> None:
+        self._digest.update(chunk)
+        self.offset += len(chunk)
+
+    def hexdigest(self) -> str:
+        return self._digest.hexdigest()
+
+
+class _Bar:
+    """A rich progress bar on stderr, shown only when asked for and stderr is a terminal."""
+
+    def __init__(self, enabled: bool, label: str) -> None:
+        self._enabled = enabled and sys.stderr.isatty()
+        self._label = label
+        self._progress: Any = None
+        self._task: Any = None
+
+    def __enter__(self) -> _Bar:
+        if self._enabled:
+            from rich.console import Console
+            from rich.progress import (
+                BarColumn,
+                DownloadColumn,
+                Progress,
+                TextColumn,
+                TimeRemainingColumn,
+                TransferSpeedColumn,
+            )
+
+            self._progress = Progress(
+                TextColumn("{task.description}"),
+                BarColumn(),
+                DownloadColumn(),
+                TransferSpeedColumn(),
+                TimeRemainingColumn(),
+                console=Console(stderr=True),
+            )
+            self._progress.start()
+            self._task = self._progress.add_task(self._label, total=None)
+        return self
+
+    def reset(self, total: int | None, completed: int) -> None:
+        if self._progress is not None:
+            self._progress.update(self._task, total=total, completed=completed)
+
+    def advance(self, count: int) -> None:
+        if self._progress is not None:
+            self._progress.advance(self._task, count)
+
+    def __exit__(self, *exc: object) -> None:
+        if self._progress is not None:
+            self._progress.stop()
+
+
+def _discard(*paths: Path) -> None:
+    for path in paths:
+        with contextlib.suppress(FileNotFoundError):
+            path.unlink()
+
+
+def _read_json(path: Path) -> dict[str, Any]:
+    try:
+        value = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return value if isinstance(value, dict) else {}
+
+
+def _int_or_none(text: str | None) -> int | None:
+    try:
+        return int(text) if text is not None else None
+    except ValueError:
+        return None
+
+
+def _parse_content_range(text: str | None) -> tuple[int | None, int | None, int | None] | None:
+    """`bytes 100-199/1000` -> (100, 199, 1000); `bytes */1000` -> (None, None, 1000)."""
+    match = _CONTENT_RANGE_RE.match((text or "").strip())
+    if match is None:
+        return None
+    first, last, total = match.groups()
+    return (
+        int(first) if first is not None else None,
+        int(last) if last is not None else None,
+        int(total) if total != "*" else None,
+    )
+
+
+def _classify(exc: BaseException, url: str, target: Path, progressed: bool) -> Exception:
+    """A network or disk error as `_Transient` (retry) or `CheckpointError` (give up)."""
+    if isinstance(exc, OSError) and exc.errno in _DISK_ERRNOS:
+        return CheckpointError(f"cannot write the download of {url}: {exc}")
+    reason: object = exc
+    if isinstance(exc, http.client.InvalidURL):
+        return CheckpointError(f"cannot download {url}: {exc}")
+    if isinstance(exc, urllib.error.URLError):
+        reason = exc.reason
+        if not isinstance(reason, OSError):  # e.g. "no host given": retrying cannot help
+            return CheckpointError(f"cannot download {url}: {reason}")
+    if isinstance(reason, ssl.SSLCertVerificationError):
+        return CheckpointError(f"cannot download {url}: {reason}")
+    if isinstance(reason, socket.gaierror) and reason.errno != socket.EAI_AGAIN:
+        return CheckpointError(
+            f"cannot download {url}: the host name does not resolve ({reason}). Without network "
+            f"access, copy the checkpoint to {target} and use offline mode (BINDING_OFFLINE=1), "
+            "or pass --checkpoint /path/to/the/file"
+        )
+    return _Transient(f"{type(reason).__name__}: {reason}", progressed)
+
+
+def _http_failure(
+    exc: urllib.error.HTTPError, url: str, part: Path, meta: Path, have: int
+) -> Literal["complete", "restart"]:
+    code = exc.code
+    if code == 416 and have:  # Range not satisfiable: the partial file is complete, or wrong
+        span = _parse_content_range(exc.headers.get("Content-Range"))
+        if span is not None and span[2] == have:
+            return "complete"
+        log.warning("%s: the server refused to resume at byte %d; starting over", url, have)
+        _discard(part, meta)
+        return "restart"
+    if code >= 500 or code in (408, 429):
+        raise _Transient(f"the server answered HTTP {code} {exc.reason}", False)
+    hints = {
+        401: "it needs credentials",
+        403: "access is denied (S3 and CloudFront also answer this for a missing file)",
+        404: "there is no file at this URL",
+        410: "the file was removed",
+    }
+    hint = hints.get(code, "the request was refused")
+    raise CheckpointError(
+        f"cannot download {url}: the server answered HTTP {code} {exc.reason} ({hint}). Check "
+        "the URL, or pass --checkpoint with a local path or another URL"
+    )
+
+
+def _attempt(
+    url: str,
+    part: Path,
+    meta: Path,
+    *,
+    size: int | None,
+    digest: _PrefixHash,
+    timeout_s: float,
+    bar: _Bar,
+) -> Literal["complete", "restart"]:
+    """One HTTP request, appending to `part`. Raises `_Transient` for a retryable failure."""
+    target = part.with_name(part.name.removesuffix(".part"))
+    have = part.stat().st_size if part.exists() else 0
+    recorded = _read_json(meta)
+    if have and recorded.get("url", url) != url:  # bytes of another file: never mix them
+        _discard(part, meta)
+        have = 0
+    if size is not None and have > size:
+        _discard(part, meta)
+        have = 0
+    headers = {"User-Agent": USER_AGENT, "Accept-Encoding": "identity"}
+    if have:
+        headers["Range"] = f"bytes={have}-"
+        if isinstance(recorded.get("validator"), str):
+            headers["If-Range"] = recorded["validator"]  # a changed file comes back whole (200)
+    request = urllib.request.Request(url, headers=headers)
+    try:
+        response = urllib.request.urlopen(request, timeout=timeout_s)
+    except urllib.error.HTTPError as exc:
+        with contextlib.closing(exc):
+            return _http_failure(exc, url, part, meta, have)
+    except (OSError, http.client.HTTPException) as exc:
+        raise _classify(exc, url, target, progressed=False) from exc
+
+    with response:
+        length = _int_or_none(response.headers.get("Content-Length"))
+        if response.status == 206:
+            span = _parse_content_range(response.headers.get("Content-Range"))
+            if span is None or span[0] != have:
+                log.warning("%s: the server sent another range than asked; starting over", url)
+                _discard(part, meta)
+                return "restart"
+            total = span[2]
+        elif response.status == 200:
+            if have:
+                log.info("%s: the server sent the whole file; starting over", url)
+                have = 0
+            total = length
+        else:
+            raise CheckpointError(f"cannot download {url}: unexpected HTTP {response.status}")
+        if size is not None and total is not None and total != size:
+            _discard(part, meta)
+            raise CheckpointError(
+                f"{url} is {total:,} bytes but the expected checkpoint is {size:,} bytes: the URL "
+                "points to a different file; nothing was kept"
+            )
+        end = total if total is not None else (have + length if length is not None else size)
+        validator = response.headers.get("ETag") or response.headers.get("Last-Modified")
+        meta.write_text(json.dumps({"url": url, "validator": validator}), encoding="utf-8")
+        digest.catch_up(part, have)
+        bar.reset(end, have)
+        received = 0
+        too_long = False
+        try:
+            with open(part, "ab" if have else "wb") as out:
+                while True:
+                    chunk = response.read(CHUNK_BYTES)
+                    if not chunk:
+                        break
+                    if size is not None and have + received + len(chunk) > size:
+                        too_long = True
+                        break
+                    out.write(chunk)
+                    digest.update(chunk)
+                    received += len(chunk)
+                    bar.advance(len(chunk))
+                out.flush()
+                os.fsync(out.fileno())
+        except (OSError, http.client.HTTPException) as exc:
+            raise _classify(exc, url, target, progressed=received > 0) from exc
+    if too_long:
+        _discard(part, meta)
+        raise CheckpointError(
+            f"{url} sent more than the expected {size:,} bytes: it is a different file; "
+            "nothing was kept"
+        )
+    if end is not None and have + received < end:
+        raise _Transient(
+            f"the connection closed after {have + received:,} of {end:,} bytes",
+            received > 0,
+        )
+    return "complete"
+
+
+def _check_free_space(folder: Path, size: int | None, part: Path) -> None:
+    if size is None:
+        return
+    need = size - (part.stat().st_size if part.exists() else 0)
+    free = shutil.disk_usage(folder).free
+    if need > free:
+        raise CheckpointError(
+            f"not enough disk space to download {part.name.removesuffix('.part')}: "
+            f"{need:,} bytes needed, {free:,} free in {folder}. Free some space or set "
+            "BINDING_CACHE_DIR to a folder on a larger disk"
+        )
+
+
+def _fsync_dir(folder: Path) -> None:
+    with contextlib.suppress(OSError):  # not every platform can open a directory
+        fd = os.open(folder, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+def _download(
+    url: str,
+    target: Path,
+    *,
+    size: int | None,
+    sha256: str | None,
+    cache_dir: Path,
+    progress: bool,
+    timeout_s: float,
+    retries: int,
+    backoff_s: float,
+) -> None:
+    """Fetch `url` into `target` through `<target>.part`; the caller holds the lock."""
+    part = _part_path(target)
+    meta = part.with_name(part.name + ".json")
+    _check_free_space(target.parent, size, part)
+    log.info("downloading %s to %s", url, target)
+    digest = _PrefixHash()
+    failures = restarts = 0
+    with _Bar(progress, target.name) as bar:
+        while True:
+            try:
+                outcome = _attempt(
+                    url, part, meta, size=size, digest=digest, timeout_s=timeout_s, bar=bar
+                )
+            except _Transient as exc:
+                failures = 0 if exc.progressed else failures + 1
+                if failures > retries:
+                    kept = part.stat().st_size if part.exists() else 0
+                    resume = (
+                        f" The partial download ({kept:,} bytes, {part}) is kept; the next try "
+                        "resumes it."
+                        if kept
+                        else ""
+                    )
+                    raise CheckpointError(
+                        f"downloading {url} failed after {failures} attempts in a row: "
+                        f"{exc.reason}.{resume}"
+                    ) from exc
+                delay = backoff_s * 2 ** max(failures - 1, 0) * random.uniform(0.5, 1.0)
+                log.warning("%s: %s; retrying in %.1f s", url, exc.reason, delay)
+                time.sleep(delay)
+                continue
+            if outcome == "restart":
+                restarts += 1
+                if restarts > MAX_RESTARTS:
+                    raise CheckpointError(f"downloading {url}: the server keeps changing the file")
+                continue
+            break
+
+    actual = part.stat().st_size
+    if size is not None and actual != size:
+        _discard(part, meta)
+        raise CheckpointError(
+            f"downloaded {url} but it has {actual:,} bytes, expected {size:,}; the bad download "
+            "was removed"
+        )
+    digest.catch_up(part, actual)
+    found = digest.hexdigest()
+    if sha256 is not None and found != sha256:
+        _discard(part, meta)
+        raise CheckpointError(
+            f"downloaded {url} but its sha256 is {found}, expected {sha256}; the bad download "
+            "was removed. The file on the server is damaged or not the one this model expects: "
+            "try again later, or pass --checkpoint with a verified copy"
+        )
+    os.replace(part, target)
+    _discard(meta)
+    _fsync_dir(target.parent)
+    _record_sha256(target, found, cache_dir)
+    log.info("downloaded %s (%s bytes, sha256 %s)", target, f"{actual:,}", found)
+
+
+# --- the safetensors twin ---------------------------------------------------------------------
+
+
+def _default_cache_dir() -> Path:
+    from binding.config import Settings
+
+    return Settings().cache_dir  # type: ignore[call-arg]  # values come from the environment
+
+
+def _twin_candidates(source: Path, cache_dir: Path | None) -> list[Path]:
+    """Beside the source first; in the cache when that folder is read-only or taken."""
+    folder = Path(cache_dir).expanduser() if cache_dir is not None else _default_cache_dir()
+    converted = folder / CHECKPOINT_SUBDIR / "converted"
+    return [
+        source.with_suffix(".safetensors"),
+        converted / f"{source.stem}-{_path_key(source)}.safetensors",
+    ]
+
+
+def _twin_metadata(twin: Path) -> dict[str, str] | None:
+    """The header metadata of a readable safetensors file, else None."""
+    if not twin.is_file():
+        return None
+    try:
+        from safetensors import safe_open
+
+        with safe_open(str(twin), framework="pt") as f:
+            return dict(f.metadata() or {})
+    except Exception:  # a truncated or foreign file: not a usable twin
+        return None
+
+
+def _expected_metadata(source: Path, stat: os.stat_result) -> dict[str, str]:
+    return {
+        "format": "pt",  # what Hugging Face loaders expect here
+        "binding_format": TWIN_FORMAT,
+        "binding_format_version": TWIN_FORMAT_VERSION,
+        "source_name": source.name,
+        "source_size": str(stat.st_size),
+        "source_mtime_ns": str(stat.st_mtime_ns),
+    }
+
+
+def _is_current(metadata: dict[str, str] | None, expected: dict[str, str]) -> bool:
+    return metadata is not None and all(metadata.get(k) == v for k, v in expected.items())
+
+
+def safetensors_twin(source: str | Path, cache_dir: Path | None = None) -> Path | None:
+    """The up-to-date `.safetensors` twin of `source`, or None if there is none."""
+    source = Path(source)
+    try:
+        expected = _expected_metadata(source, source.stat())
+    except OSError:
+        return None
+    for twin in _twin_candidates(source, cache_dir):
+        if _is_current(_twin_metadata(twin), expected):
+            return twin
+    return None
+
+
+def _tensors_for_saving(state: dict[str, Any], source: Path) -> dict[str, torch.Tensor]:
+    """Contiguous tensors with no shared storage, as `safetensors` requires."""
+    import torch
+
+    tensors: dict[str, torch.Tensor] = {}
+    storages: set[int] = set()
+    for key, value in state.items():
+        if not isinstance(key, str) or not isinstance(value, torch.Tensor):
+            raise CheckpointError(
+                f"checkpoint {source} holds {key!r} = {type(value).__name__}, not a tensor; "
+                "it cannot be converted to safetensors"
+            )
+        tensor = value.contiguous()
+        if tensor.numel():
+            pointer = tensor.untyped_storage().data_ptr()
+            if pointer in storages:  # tied weights: store a copy of each
+                tensor = tensor.clone()
+            storages.add(tensor.untyped_storage().data_ptr())
+        tensors[key] = tensor
+    return tensors
+
+
+def _convert(source: Path, twin: Path, expected: dict[str, str]) -> None:
+    from safetensors.torch import save_file
+
+    try:
+        state = _unwrap(_load_pth(source), source)
+    except CheckpointError:
+        raise
+    except Exception as exc:
+        raise CheckpointError(
+            f"checkpoint {source} cannot be read, it is truncated or corrupt ({exc}); "
+            "delete it and download it again"
+        ) from exc
+    tensors = _tensors_for_saving(state, source)
+    tmp = twin.with_name(f".{twin.name}.{os.getpid()}.tmp")
+    try:
+        # safetensors >= 0.8 writes straight from the (memory-mapped) tensors; older versions
+        # copy each tensor to bytes first, so peak memory grows with the checkpoint there.
+        save_file(tensors, str(tmp), metadata=expected)
+        with open(tmp, "rb") as handle:
+            os.fsync(handle.fileno())
+        if _expected_metadata(source, source.stat()) != expected:
+            raise CheckpointError(f"checkpoint {source} changed while it was being converted")
+        os.replace(tmp, twin)
+        _fsync_dir(twin.parent)
+    finally:
+        _discard(tmp)
+
+
+def ensure_safetensors(path: str | Path, *, cache_dir: Path | None = None) -> Path:
+    """A `.safetensors` twin of a `.pth` checkpoint, converted once; later loads are mmapped.
+
+    The twin goes beside the source (`imagebind_huge.pth` -> `imagebind_huge.safetensors`);
+    where that folder is read-only, or a file of that name exists that is not our twin, it
+    goes to `<cache_dir>/checkpoints/converted/` (default: the settings' cache dir). The
+    twin's header records the source's name, size and mtime; a twin whose source changed
+    is stale and converted again. Conversion writes a temporary file and renames it, under a
+    lock. A `.safetensors` path is returned as it is; if no folder is writable the `.pth`
+    itself is returned (it still loads memory-mapped) with a warning.
+    """
+    source = Path(path)
+    if source.suffix == ".safetensors":
+        return source
+    if not source.is_file():
+        raise CheckpointError(f"checkpoint {source} does not exist")
+    expected = _expected_metadata(source, source.stat())
+    candidates = _twin_candidates(source, cache_dir)
+    for twin in candidates:
+        if _is_current(_twin_metadata(twin), expected):
+            return twin
+    for twin in candidates:
+        metadata = _twin_metadata(twin)
+        if twin.exists() and (metadata is None or metadata.get("binding_format") != TWIN_FORMAT):
+            continue  # someone else's file: never overwrite it
+        try:
+            twin.parent.mkdir(parents=True, exist_ok=True)
+            lock = open(twin.with_name(twin.name + ".lock"), "a")  # noqa: SIM115
+        except OSError as exc:
+            log.debug("cannot convert %s into %s: %s", source, twin.parent, exc)
+            continue
+        with lock, _exclusive(lock, f"another process is converting {source.name}; waiting"):
+            if _is_current(_twin_metadata(twin), expected):
+                return twin
+            log.info("converting %s to %s", source, twin)
+            try:
+                _convert(source, twin, expected)
+            except OSError as exc:
+                log.debug("cannot write %s: %s", twin, exc)
+                continue
+            return twin
+    log.warning(
+        "no writable folder for the safetensors twin of %s (tried %s); using the .pth",
+        source,
+        ", ".join(str(p.parent) for p in candidates),
+    )
+    return source
+
+
+# --- status, for `binding doctor` -------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CheckpointStatus:
+    """What is on disk for one checkpoint. Reading it never touches the network or hashes."""
+
+    path: Path  # where the file is (or would be, once downloaded)
+    source: Literal["cache", "local"]  # downloaded into the cache, or a path the user gave
+    exists: bool  # the complete file is there (a partial download does not count)
+    size: int | None  # its bytes on disk
+    expected_size: int | None
+    sha256: str | None  # recorded when it was last hashed, if this exact file was
+    expected_sha256: str | None
+    verified: bool  # size matches and a recorded hash matches (when one is expected)
+    partial_bytes: int  # bytes of an unfinished download waiting to be resumed
+    safetensors: Path | None  # the up-to-date twin, if one exists
+    problem: str | None  # why it cannot be used as it is, or None
+
+    @property
+    def cached(self) -> bool:
+        """The complete file is on disk and nothing is known to be wrong with it."""
+        return self.exists and self.problem is None
+
+    def as_dict(self) -> dict[str, Any]:
+        """Plain values (paths as strings) for JSON or a table."""
+        values = {k: str(v) if isinstance(v, Path) else v for k, v in asdict(self).items()}
+        return {**values, "cached": self.cached}
+
+
+def checkpoint_status(
+    url: str, filename: str, size: int | None, sha256: str | None, cache_dir: Path
+) -> CheckpointStatus:
+    """Whether the checkpoint for `url` is on disk, its size, whether verified, its twin."""
+    expected = _normalise_sha256(sha256)
+    cache_dir = Path(cache_dir).expanduser()
+    local = _local_path(url)
+    path = local if local is not None else cached_checkpoint_path(cache_dir, filename)
+    part = _part_path(path)
+    partial = part.stat().st_size if local is None and part.is_file() else 0
+    exists = path.is_file()
+    actual = path.stat().st_size if exists else None
+    recorded = _recorded_sha256(path, cache_dir) if exists else None
+    problem: str | None = None
+    if not exists:
+        problem = "not downloaded yet" if local is None else "the file does not exist"
+    elif size is not None and actual != size:
+        problem = f"it has {actual:,} bytes, expected {size:,}"
+    elif expected is not None and recorded is not None and recorded != expected:
+        problem = f"its sha256 is {recorded}, expected {expected}"
+    verified = exists and problem is None and recorded is not None and expected in (None, recorded)
+    return CheckpointStatus(
+        path=path,
+        source="cache" if local is None else "local",
+        exists=exists,
+        size=actual,
+        expected_size=size,
+        sha256=recorded,
+        expected_sha256=expected,
+        verified=verified,
+        partial_bytes=partial,
+        safetensors=safetensors_twin(path, cache_dir) if exists else None,
+        problem=problem,
+    )
