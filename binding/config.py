@@ -52,8 +52,44 @@ class Settings(BaseSettings):
     data_dir: Path = Field(default_factory=_default_data_dir, description="Store and media.")
     offline: bool = Field(False, description="Never touch the network.")
 
+    # --- ingest ------------------------------------------------------------------------
+    max_upload_bytes: int = Field(
+        1 << 30, ge=1, description="Largest file ingest accepts, uploaded or local (bytes)."
+    )
+    segment_seconds: float = Field(
+        10.0,
+        gt=1.0,
+        description="Audio and video longer than this also get one point per window this long.",
+    )
+    ingest_workers: int = Field(
+        2, ge=1, description="Threads that read and decode files while the network computes."
+    )
+
     # --- distributed mode (unset: embedded) ----------------------------------------------
     qdrant_url: str | None = None
     qdrant_api_key: str | None = None
     broker_url: str | None = None
     collection: str = "binding"
+
+    # --- distributed: Celery workers (docs/distributed.md) ---------------------------------
+    task_time_limit: int = Field(
+        600, ge=1, description="Hard limit of one embedding task (s): its process is killed."
+    )
+    task_soft_time_limit: int = Field(
+        540, ge=1, description="Soft limit (s): the task stops and its files are retried alone."
+    )
+    visibility_timeout: int = Field(
+        900,
+        ge=1,
+        description="Seconds before Redis gives an unacknowledged task to another worker; "
+        "must exceed the hard time limit by more than 30 s.",
+    )
+    restore_interval: int = Field(
+        10, ge=1, description="Seconds between a worker's sweeps for tasks of lost workers."
+    )
+    task_files: int = Field(
+        16, ge=1, description="Files per embedding task; a task's files share forward passes."
+    )
+    model_load_timeout: int = Field(
+        600, ge=1, description="Seconds a worker process may take to load the model."
+    )

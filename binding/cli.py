@@ -1,0 +1,522 @@
+"""The `binding` command line: a thin layer of typer commands over the library."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import sys
+import warnings
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from binding.config import Settings
+from binding.errors import BindingError, InputError
+from binding.modality import parse_modality
+
+if TYPE_CHECKING:
+    from binding.api import Engine, SearchResult
+    from binding.ingest import FileOutcome, IngestReport
+    from binding.store.base import Filter
+
+app = typer.Typer(
+    name="binding",
+    help="Any-to-any embeddings: one space for text, images, video, audio, depth, thermal and IMU.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+console = Console(stderr=True)
+out = Console()
+
+ModelOpt = Annotated[
+    str | None, typer.Option("--model", "-m", help="Model name (see `binding models`).")
+]
+CheckpointOpt = Annotated[
+    str | None, typer.Option("--checkpoint", help="Local path or URL of the weights.")
+]
+SeedOpt = Annotated[
+    int | None,
+    typer.Option("--seed", help="Random weights from this seed (tests and smoke runs only)."),
+]
+DeviceOpt = Annotated[str | None, typer.Option("--device", help="auto, cpu, cuda or cuda:N.")]
+PrecisionOpt = Annotated[
+    str | None, typer.Option("--precision", help="fp32, bf16, fp16 (CUDA) or int8 (CPU).")
+]
+
+
+def _fail(message: str, code: int = 1) -> None:
+    console.print(f"[bold red]error:[/] {message}")
+    raise typer.Exit(code)
+
+
+def _warn_random_weights(model: str, seed: int | None) -> None:
+    console.print(
+        f"[bold yellow]warning:[/] {model} runs with random weights"
+        + (f" (seed {seed})" if seed is not None else "")
+        + ": its embeddings are meaningless. Use it for tests and smoke runs only."
+    )
+
+
+@app.command("models")
+def models_command() -> None:
+    """List the models this build knows, with their size, embedding size and license."""
+    from binding.models import list_models
+    from binding.models.registry import DEFAULT_MODEL
+
+    table = Table(title="models")
+    for column in ("name", "embedding", "weights", "license", "notes"):
+        table.add_column(column)
+    for spec in list_models():
+        if spec.random_weights_only:
+            weights = "random only"
+        elif spec.size_bytes:
+            weights = f"{spec.size_bytes / 1e9:.2f} GB"
+        else:
+            weights = "download"
+        notes = "default" if spec.name == DEFAULT_MODEL else ""
+        if spec.random_weights_only:
+            notes = (notes + "; " if notes else "") + "tests and smoke runs: meaningless vectors"
+        table.add_row(spec.name, str(spec.embed_dim), weights, spec.license, notes)
+    out.print(table)
+
+
+@app.command("embed")
+def embed_command(
+    inputs: Annotated[list[str], typer.Argument(help="Files, or texts with --modality text.")],
+    out_path: Annotated[Path, typer.Option("--out", "-o", help="Where to write the .npy.")],
+    modality: Annotated[
+        str | None,
+        typer.Option("--modality", help="Modality of every input; detected from bytes if unset."),
+    ] = None,
+    model: ModelOpt = None,
+    checkpoint: CheckpointOpt = None,
+    seed: SeedOpt = None,
+    device: DeviceOpt = None,
+    precision: PrecisionOpt = None,
+    raw: Annotated[
+        bool, typer.Option("--raw", help="Write the reference's scaled outputs, not unit vectors.")
+    ] = False,
+) -> None:
+    """Embed files (or texts) and write an (N, D) float32 array to a .npy file.
+
+    Rows follow the order of INPUTS. Inputs of several modalities may be mixed when
+    --modality is not given; each is embedded with its own tower.
+    """
+    import numpy as np
+    from rich.progress import Progress
+
+    from binding.encoder import Encoder
+    from binding.io.sniff import detect_modality
+    from binding.modality import Modality, parse_modality
+
+    settings = Settings()
+    groups: dict[Modality, list[int]] = {}
+    for index, item in enumerate(inputs):
+        try:
+            kind = parse_modality(modality) if modality is not None else detect_modality(Path(item))
+        except (InputError, ValueError) as exc:
+            _fail(str(exc))
+        if kind is not Modality.TEXT and not Path(item).is_file():
+            _fail(f"{item}: no such file (for texts pass --modality text)")
+        groups.setdefault(kind, []).append(index)
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # we say it ourselves, once, below
+        encoder = Encoder.load(
+            model,
+            modalities=list(groups),
+            checkpoint=checkpoint,
+            seed=seed,
+            device=device,
+            precision=precision,  # type: ignore[arg-type]
+            settings=settings,
+        )
+    if encoder.random_weights:
+        _warn_random_weights(encoder.model_name, seed if seed is not None else settings.seed)
+
+    rows = np.zeros((len(inputs), encoder.dim), dtype=np.float32)
+    with Progress(console=console, transient=not sys.stderr.isatty()) as bar:
+        task = bar.add_task("embedding", total=len(inputs))
+        for kind, indexes in groups.items():
+            items = [inputs[i] if kind is Modality.TEXT else Path(inputs[i]) for i in indexes]
+            try:
+                vectors = encoder.embed(
+                    kind,
+                    items,
+                    normalize=not raw,
+                    progress=lambda n: bar.advance(task, n),
+                )
+            except InputError as exc:
+                _fail(str(exc))
+            rows[indexes] = vectors
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    np.save(out_path, rows)
+    console.print(
+        f"wrote {out_path} ({rows.shape[0]} x {rows.shape[1]}, {encoder.model_name}, "
+        f"{encoder.device}, {encoder.precision})"
+    )
+
+
+@app.command("doctor")
+def doctor_command(model: ModelOpt = None) -> None:
+    """Check torch, the device, the cache and the checkpoint; say what is missing and how to fix it."""
+    from binding.doctor import run_checks
+
+    settings = Settings()
+    problems = 0
+    table = Table(title="binding doctor", show_lines=False)
+    table.add_column("check")
+    table.add_column("status")
+    table.add_column("detail / fix")
+    for check in run_checks(settings, model=model):
+        mark = {"ok": "[green]ok[/]", "warn": "[yellow]warn[/]", "fail": "[red]fail[/]"}[
+            check.status
+        ]
+        problems += check.status == "fail"
+        table.add_row(check.name, mark, check.detail)
+    out.print(table)
+    if problems:
+        raise typer.Exit(1)
+
+
+# --- store commands: ingest, search, info, delete, export, demo ------------------------------
+
+TagOpt = Annotated[
+    list[str] | None, typer.Option("--tag", "-t", help="A tag (repeat for several).")
+]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON on stdout instead of tables.")]
+
+
+@contextlib.contextmanager
+def _engine(model: str | None = None, seed: int | None = None) -> Iterator[Engine]:
+    """An engine for the command, closed at the end; library errors become clean exits."""
+    from binding import api
+
+    overrides: dict[str, object] = {}
+    if model is not None:
+        overrides["model"] = model
+    if seed is not None:
+        overrides["seed"] = seed
+    try:
+        engine = api.open(**overrides)  # type: ignore[arg-type]
+    except (BindingError, ValueError) as exc:
+        _fail(str(exc))
+    try:
+        if engine.random_weights:
+            _warn_random_weights(engine.model, engine.settings.seed)
+        yield engine
+    except BindingError as exc:
+        _fail(str(exc))
+    finally:
+        engine.close()
+
+
+def _count(number: int, noun: str) -> str:
+    """`1 point`, `2 points`."""
+    return f"{number} {noun}{'' if number == 1 else 's'}"
+
+
+def _print_report(report: IngestReport) -> None:
+    counts = report.counts
+    for outcome in report.rejected:
+        console.print(
+            f"[red]rejected[/] {escape(outcome.source)}: {escape(outcome.reason or '')}",
+            soft_wrap=True,
+        )
+    by_modality = ", ".join(f"{m} {n}" for m, n in report.points_by_modality().items())
+    console.print(
+        f"{_count(counts['files'], 'file')}: [green]{counts['embedded']} embedded[/] "
+        f"({_count(counts['points'], 'point')}{': ' + by_modality if by_modality else ''}), "
+        f"{counts['duplicate']} duplicate, "
+        + (f"[red]{counts['rejected']} rejected[/]" if counts["rejected"] else "0 rejected")
+    )
+
+
+def _ingest_with_progress(
+    engine: Engine,
+    paths: Sequence[str | Path],
+    *,
+    modality: str | None = None,
+    tags: Sequence[str] = (),
+    recursive: bool = True,
+) -> IngestReport:
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    columns = (
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+    )
+    with Progress(*columns, console=console, transient=not console.is_terminal) as bar:
+        task = bar.add_task("ingesting", total=None)
+        done = 0
+
+        def advance(outcome: FileOutcome) -> None:
+            nonlocal done
+            done += 1
+            bar.update(task, completed=done, description=f"{outcome.status:<9}")
+
+        return engine.ingest(
+            paths, modality=modality, tags=tags, recursive=recursive, progress=advance
+        )
+
+
+@app.command("ingest")
+def ingest_command(
+    paths: Annotated[list[str], typer.Argument(help="Files, folders and glob patterns.")],
+    modality: Annotated[
+        str | None,
+        typer.Option(
+            "--modality",
+            help="Modality of every file; default: from the bytes, and depth/ or thermal/ folders.",
+        ),
+    ] = None,
+    tag: TagOpt = None,
+    recursive: Annotated[
+        bool, typer.Option("--recursive/--no-recursive", help="Descend into sub-folders.")
+    ] = True,
+    as_json: JsonOpt = False,
+    model: ModelOpt = None,
+    seed: SeedOpt = None,
+) -> None:
+    """Embed files into the store; every file ends embedded, duplicate or rejected.
+
+    Content already stored is skipped, so an interrupted run can simply be run again.
+    Exit status: 0 when no file was rejected, 2 when some were (the others are stored).
+    """
+    with _engine(model, seed) as engine:
+        if modality is not None:
+            try:
+                parse_modality(modality)
+            except ValueError as exc:
+                _fail(str(exc))
+        report = _ingest_with_progress(
+            engine, paths, modality=modality, tags=tag or [], recursive=recursive
+        )
+    if as_json:
+        typer.echo(report.to_json())
+    _print_report(report)
+    if report.rejected:
+        raise typer.Exit(2)
+
+
+def _search_filter(
+    modality: list[str] | None,
+    tag: list[str] | None,
+    stream: str | None,
+    source: str | None,
+    after: str | None,
+    before: str | None,
+) -> Filter | None:
+    from binding.query import make_filter
+
+    return make_filter(
+        modalities=modality or None,
+        tags=tag or None,
+        stream=stream,
+        source=source,
+        time_from=after,
+        time_to=before,
+    )
+
+
+@app.command("search")
+def search_command(
+    query: Annotated[
+        str,
+        typer.Argument(
+            help="A composite query, e.g. '0.7*image:beach.jpg + audio:waves.wav - 0.5*text:\"people\"'."
+        ),
+    ],
+    modality: Annotated[
+        list[str] | None,
+        typer.Option("--modality", help="Only hits of this modality (repeat for several)."),
+    ] = None,
+    tag: TagOpt = None,
+    stream: Annotated[
+        str | None, typer.Option("--stream", help="Only this stream's windows.")
+    ] = None,
+    source: Annotated[
+        str | None, typer.Option("--source", help="Only points of this source.")
+    ] = None,
+    after: Annotated[
+        str | None, typer.Option("--after", help="Only points from this time on (ISO 8601).")
+    ] = None,
+    before: Annotated[
+        str | None, typer.Option("--before", help="Only points up to this time (ISO 8601).")
+    ] = None,
+    limit: Annotated[int | None, typer.Option("--limit", "-n", help="How many hits.")] = None,
+    mode: Annotated[
+        str | None, typer.Option("--mode", help="sum (default), rrf or recommend.")
+    ] = None,
+    explain: Annotated[
+        bool, typer.Option("--explain", help="Show each hit's cosine with each term.")
+    ] = False,
+    as_json: JsonOpt = False,
+    model: ModelOpt = None,
+    seed: SeedOpt = None,
+) -> None:
+    """Search the store with a composite, weighted query of any modalities."""
+    with _engine(model, seed) as engine:
+        where = _search_filter(modality, tag, stream, source, after, before)
+        result = engine.search(query, limit=limit, filter=where, mode=mode, explain=explain)
+    if as_json:
+        typer.echo(json.dumps(result.to_dict(), indent=2, ensure_ascii=False))
+        return
+    _print_hits(result)
+
+
+def _print_hits(result: SearchResult, title: str | None = None) -> None:
+    from binding.query import describe_term, format_query
+
+    table = Table(title=title or escape(format_query(result.query)))
+    for column in ("#", "score", "modality", "name", "segment", "id"):
+        table.add_column(column)
+    terms = [describe_term(term, 24) for term in result.query.terms]
+    if result.explanations is not None:
+        for term in terms:
+            table.add_column(f"cos {escape(term)}")
+    for rank, hit in enumerate(result.hits, start=1):
+        payload = hit.payload
+        row = [
+            str(rank),
+            f"{hit.score:.4f}",
+            str(payload.get("modality", "")),
+            escape(str(payload.get("name") or payload.get("source") or "")),
+            str(payload.get("segment") or ""),
+            str(hit.id),
+        ]
+        if result.explanations is not None:
+            row += [f"{c:.4f}" for c in result.explanations[rank - 1].cosines]
+        table.add_row(*row)
+    out.print(table)
+    if not result.hits:
+        console.print("no hits")
+
+
+@app.command("info")
+def info_command(as_json: JsonOpt = False, model: ModelOpt = None) -> None:
+    """The collection: model, engine, number of points per modality, data folder."""
+    with _engine(model) as engine:
+        info = engine.info()
+    if as_json:
+        typer.echo(json.dumps(info.to_dict(), indent=2))
+        return
+    table = Table(title=f"collection {escape(info.collection)}", show_header=False)
+    table.add_column("what")
+    table.add_column("value")
+    rows = [
+        (
+            "model",
+            f"{info.model} ({info.dim}-d)" + (", random weights" if info.random_weights else ""),
+        ),
+        ("engine", f"{info.engine}" + (", indexed" if info.indexed else "")),
+        ("points", str(info.count)),
+        *((f"  {m}", str(n)) for m, n in info.modalities.items()),
+        ("media files", str(info.media_files)),
+        ("data folder", info.data_dir),
+    ]
+    for what, value in rows:
+        table.add_row(what, escape(value))
+    out.print(table)
+
+
+@app.command("delete")
+def delete_command(
+    point_id: Annotated[
+        list[str] | None, typer.Option("--id", help="A point id (repeat for several).")
+    ] = None,
+    source: Annotated[
+        str | None,
+        typer.Option("--source", help="Every point of this source (a path or upload:NAME)."),
+    ] = None,
+    tag: Annotated[str | None, typer.Option("--tag", help="Every point with this tag.")] = None,
+    model: ModelOpt = None,
+) -> None:
+    """Delete points by id, by source or by tag (exactly one)."""
+    if sum(bool(x) for x in (point_id, source, tag)) != 1:
+        _fail("give exactly one of --id, --source or --tag")
+    if source and not source.startswith("upload:"):
+        source = str(Path(source).expanduser().absolute())  # files are stored by absolute path
+    with _engine(model) as engine:
+        removed = engine.delete(ids=point_id or None, source=source, tag=tag)
+    console.print(f"deleted {_count(removed, 'point')}")
+
+
+@app.command("export")
+def export_command(
+    path: Annotated[Path, typer.Argument(help="Where to write (.parquet or .jsonl).")],
+    export_format: Annotated[
+        str | None, typer.Option("--format", help="parquet or jsonl; default: from PATH.")
+    ] = None,
+    modality: Annotated[
+        list[str] | None,
+        typer.Option("--modality", help="Only this modality (repeat for several)."),
+    ] = None,
+    tag: TagOpt = None,
+    model: ModelOpt = None,
+) -> None:
+    """Write the points (ids, vectors and payloads) to a Parquet or JSON Lines file."""
+    with _engine(model) as engine:
+        where = _search_filter(modality, tag, None, None, None, None)
+        count = engine.export(path, format=export_format, filter=where)  # type: ignore[arg-type]
+    console.print(f"wrote {_count(count, 'point')} to {escape(str(path))}")
+
+
+@app.command("demo-data")
+def demo_data_command(
+    folder: Annotated[Path, typer.Argument(help="Where to write the sample media.")],
+    seed: Annotated[int, typer.Option("--seed", help="Seed of the generated content.")] = 0,
+    speech: Annotated[
+        bool, typer.Option("--speech/--no-speech", help="Spoken words (needs espeak-ng).")
+    ] = True,
+) -> None:
+    """Generate a small folder of mixed media: images, sounds, videos, depth, thermal, IMU."""
+    from binding.demo import make_demo_data
+
+    data = make_demo_data(folder, seed=seed, speech=speech)
+    for modality, paths in data.files.items():
+        console.print(f"{modality:<8} {len(paths)} files in {escape(str(folder))}")
+    console.print(f"wrote {len(data.all())} files; ingest them with: binding ingest {folder}")
+
+
+@app.command("demo")
+def demo_command(
+    folder: Annotated[
+        Path | None,
+        typer.Option("--folder", help="Where to put the sample media; default: DATA_DIR/demo."),
+    ] = None,
+    model: ModelOpt = None,
+    seed: SeedOpt = None,
+) -> None:
+    """Generate sample media, ingest it and run a few example searches."""
+    from binding.demo import demo_queries, make_demo_data
+
+    with _engine(model, seed) as engine:
+        target = folder or Path(engine.settings.data_dir) / "demo"
+        console.print(f"generating sample media in {escape(str(target))}")
+        data = make_demo_data(target)
+        report = _ingest_with_progress(engine, [target])
+        _print_report(report)
+        for title, text in demo_queries(data):
+            console.print(f"\n[bold]{escape(title)}[/]: binding search {escape(repr(text))}")
+            _print_hits(engine.search(text), title=title)
+
+
+def main() -> None:  # pragma: no cover - console entry point wrapper
+    try:
+        app()
+    except BindingError as exc:
+        console.print(f"[bold red]error:[/] {exc}")
+        sys.exit(1)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

@@ -1,0 +1,857 @@
+"""Files in, points out: collect, sniff, deduplicate, decode, batch, embed, store.
+
+Every file ends in exactly one of three outcomes: `embedded` (its points are in the store
+and its bytes in the media store), `duplicate` (its whole-file point was already there, or
+an earlier file of the same run had the same content) or `rejected` (with the reason).
+A bad file never stops the others.
+
+How a run goes:
+1. sources (files, folders, globs) become a list of files, in a stable order;
+2. each file is hashed and its modality sniffed from its bytes (or given, or taken from a
+   `depth/` or `thermal/` folder, which bytes cannot tell from an image);
+3. the whole-file point ids are looked up in the store: stored content is a duplicate;
+4. the other files are decoded and preprocessed in a thread pool, ahead of the network;
+5. their network items are grouped by modality and run in full batches across files;
+6. when every point of a file is embedded, its bytes are copied into the media store, its
+   points upserted and its outcome reported.
+
+Long audio and video also get one point per `segment_seconds` window, and IMU recordings
+one point per 5 s window, besides the whole-file point, so a query can find the moment.
+"""
+
+from __future__ import annotations
+
+import glob as globlib
+import json
+import logging
+import os
+import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal, Protocol
+from uuid import UUID
+
+import numpy as np
+
+from binding.config import Settings
+from binding.errors import InputError
+from binding.media import MediaStore, check_sha256, hash_file
+from binding.modality import Modality, parse_modality
+from binding.points import WHOLE, clean_tags, display_name, make_payload, point_id, segment_label
+from binding.store.base import Filter, Point
+
+if TYPE_CHECKING:
+    import torch
+
+    from binding.encoder import Encoder
+    from binding.store.base import Store
+
+log = logging.getLogger(__name__)
+
+Status = Literal["embedded", "duplicate", "rejected"]
+
+#: Folder names that say what bytes cannot: a depth or thermal PNG looks like any image.
+FOLDER_MODALITIES: dict[str, Modality] = {"depth": Modality.DEPTH, "thermal": Modality.THERMAL}
+
+#: Modalities a folder name may override (those whose files look alike).
+_LOOKALIKES = frozenset({Modality.IMAGE, Modality.DEPTH, Modality.THERMAL})
+
+#: The segment of a tail shorter than this joins the window before it (one 2 s audio clip).
+MIN_TAIL_SECONDS = 2.0
+
+#: Points looked up per store call when checking for duplicates.
+_LOOKUP_CHUNK = 256
+
+#: Files hashed, checked and embedded together; bounds the memory a run holds.
+CHUNK_FILES = 256
+
+#: Prefix of the `source` of uploaded content (its name is only a display string).
+UPLOAD_PREFIX = "upload:"
+
+
+# --- outcomes ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class FileOutcome:
+    """What happened to one file: embedded, duplicate, or rejected with a reason."""
+
+    source: str
+    status: Status
+    reason: str | None = None
+    modality: str | None = None
+    sha256: str | None = None
+    points: int = 0
+    ids: list[UUID] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        row = asdict(self)
+        row["ids"] = [str(i) for i in self.ids]
+        return row
+
+
+@dataclass(frozen=True)
+class IngestReport:
+    """Every file's outcome, in the order the files were found."""
+
+    files: list[FileOutcome]
+
+    @property
+    def embedded(self) -> list[FileOutcome]:
+        return [f for f in self.files if f.status == "embedded"]
+
+    @property
+    def duplicates(self) -> list[FileOutcome]:
+        return [f for f in self.files if f.status == "duplicate"]
+
+    @property
+    def rejected(self) -> list[FileOutcome]:
+        return [f for f in self.files if f.status == "rejected"]
+
+    @property
+    def counts(self) -> dict[str, int]:
+        """Files per outcome, and the points written."""
+        return {
+            "files": len(self.files),
+            "embedded": len(self.embedded),
+            "duplicate": len(self.duplicates),
+            "rejected": len(self.rejected),
+            "points": sum(f.points for f in self.embedded),
+        }
+
+    def points_by_modality(self) -> dict[str, int]:
+        """Points written per modality (segment points included)."""
+        out: dict[str, int] = {}
+        for f in self.embedded:
+            if f.modality:
+                out[f.modality] = out.get(f.modality, 0) + f.points
+        return dict(sorted(out.items()))
+
+    def to_json(self, indent: int | None = 2) -> str:
+        body = {
+            "counts": self.counts,
+            "points_by_modality": self.points_by_modality(),
+            "files": [f.to_dict() for f in self.files],
+        }
+        return json.dumps(body, indent=indent, ensure_ascii=False)
+
+
+Progress = Callable[[FileOutcome], None]
+
+
+class IngestContext(Protocol):
+    """What ingest needs: an `Engine` has all of it (a worker may build its own)."""
+
+    settings: Settings
+    model: str
+    media: MediaStore
+
+    @property
+    def encoder(self) -> Encoder: ...
+
+    @property
+    def store(self) -> Store: ...
+
+
+# --- collecting files ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class FileItem:
+    """One file to ingest: where to read it and how to describe it."""
+
+    path: Path  # where the bytes are
+    source: str  # the payload's `source`: an absolute path, or `upload:<name>`
+    name: str  # display name
+    modality: Modality | None = None  # given by the caller: skips sniffing
+    folder_modality: Modality | None = None  # from a `depth/` or `thermal/` folder
+    tags: tuple[str, ...] = ()
+    sha256: str | None = None  # known hash (a media-store file): checked, not trusted
+
+
+def folder_modality(path: Path, root: Path) -> Modality | None:
+    """The modality a folder name gives `path`: its nearest `depth/` or `thermal/` ancestor
+    from `root` (included) down, case-insensitive; None when there is none."""
+    try:
+        inner = path.parent.relative_to(root).parts
+    except ValueError:
+        inner = ()
+    for part in reversed((root.name, *inner)):
+        found = FOLDER_MODALITIES.get(part.lower())
+        if found is not None:
+            return found
+    return None
+
+
+def _has_magic(text: str) -> bool:
+    return any(c in text for c in "*?[")
+
+
+def _walk(folder: Path, recursive: bool) -> Iterator[Path]:
+    """Files under `folder`, sorted, skipping hidden files and folders (`.DS_Store`, `.git`)."""
+    try:
+        entries = sorted(folder.iterdir())
+    except OSError as error:
+        log.warning("cannot list %s: %s", folder, error)
+        return
+    for entry in entries:
+        if entry.name.startswith("."):
+            continue
+        if entry.is_dir() and not entry.is_symlink():
+            if recursive:
+                yield from _walk(entry, recursive)
+        elif entry.is_file():
+            yield entry
+
+
+def collect(
+    sources: Sequence[str | Path],
+    *,
+    modality: Modality | None = None,
+    tags: Sequence[str] = (),
+    recursive: bool = True,
+    skip: Sequence[Path] = (),
+) -> tuple[list[FileItem], list[FileOutcome]]:
+    """Files named by `sources` (files, folders, glob patterns), and outcomes for sources
+    that name nothing. Each file appears once, at its first mention; files inside a `skip`
+    folder (the engine's own media and store folders) are left out."""
+    items: list[FileItem] = []
+    missing: list[FileOutcome] = []
+    seen: set[Path] = set()
+    tag_tuple = tuple(clean_tags(list(tags)))
+    skipped = [Path(folder).expanduser().absolute() for folder in skip]
+
+    def add(path: Path, root: Path) -> None:
+        resolved = path.absolute()
+        if resolved in seen or any(folder in resolved.parents for folder in skipped):
+            return
+        seen.add(resolved)
+        items.append(
+            FileItem(
+                path=resolved,
+                source=str(resolved),
+                name=path.name,
+                modality=modality,
+                folder_modality=folder_modality(resolved, root),
+                tags=tag_tuple,
+            )
+        )
+
+    for raw in sources:
+        text = os.fspath(raw)
+        path = Path(text).expanduser()
+        if path.is_dir():
+            root = path.absolute()
+            for found in _walk(root, recursive):
+                add(found, root)
+        elif path.is_file():
+            add(path, path.absolute().parent)
+        elif _has_magic(text):
+            matches = sorted(globlib.glob(os.path.expanduser(text), recursive=recursive))
+            literal = Path(os.path.expanduser(text.split("*")[0].split("?")[0].split("[")[0]))
+            root = (literal if literal.is_dir() else literal.parent).absolute()
+            files = [Path(m) for m in matches if Path(m).is_file()]
+            for m in matches:
+                if Path(m).is_dir():
+                    files.extend(_walk(Path(m), recursive))
+            if not files:
+                missing.append(FileOutcome(text, "rejected", "no file matches this pattern"))
+            for found in files:
+                add(found, root)
+        else:
+            missing.append(FileOutcome(text, "rejected", "no such file or folder"))
+    return items, missing
+
+
+# --- per-file work -------------------------------------------------------------------------
+
+
+@dataclass
+class _Unit:
+    """One point of a file: the whole file or a segment, with its network items."""
+
+    start: float | None
+    end: float | None
+    items: torch.Tensor | None  # (S, *item_shape); None once forwarded
+    clips: int = 0
+    remaining: int = 0
+    sums: np.ndarray | None = None  # (D,) float64, sum of the clips' raw outputs
+
+    @property
+    def segment(self) -> str:
+        return (
+            WHOLE if self.start is None or self.end is None else segment_label(self.start, self.end)
+        )
+
+
+@dataclass
+class _Plan:
+    """A file that passed the checks: what to embed, and what to write once it is."""
+
+    index: int
+    item: FileItem
+    modality: Modality
+    sha256: str
+    size: int
+    mime: str | None
+    ext: str
+    units: list[_Unit] = field(default_factory=list)
+    facts: dict[str, Any] = field(default_factory=dict)
+    whole_from_segments: bool = False  # IMU: the whole point is the mean of its windows
+    media: str | None = None
+
+    @property
+    def open_units(self) -> int:
+        """Units with network items not yet forwarded."""
+        return sum(1 for u in self.units if u.remaining > 0)
+
+
+def _windows(duration: float, length: float) -> list[tuple[float, float]]:
+    """Windows of `length` seconds from 0, no overlap; a tail under MIN_TAIL_SECONDS joins
+    the window before it. Empty when the media fits in one window."""
+    if duration <= length:
+        return []
+    bounds: list[tuple[float, float]] = []
+    start = 0.0
+    while start < duration:
+        end = min(start + length, duration)
+        if end - start < MIN_TAIL_SECONDS and bounds:
+            bounds[-1] = (bounds[-1][0], duration)
+            break
+        bounds.append((start, end))
+        start = end
+    return bounds
+
+
+def _sniff(item: FileItem) -> tuple[Modality, str | None, str]:
+    """Modality, MIME type and stored extension of a file, from its bytes (and folder).
+
+    A modality given by the caller wins; then a `depth/` or `thermal/` folder, for pictures
+    and arrays (whose bytes cannot say which they are); then the bytes alone.
+    """
+    from binding.io.sniff import HEAD_BYTES, detect_modality, sniff
+
+    with open(item.path, "rb") as f:
+        kind = sniff(f.read(HEAD_BYTES))
+    mime, ext = (kind.mime, kind.extension) if kind is not None else (None, "")
+    if item.modality is not None:
+        return item.modality, mime, ext
+    if (
+        item.folder_modality is not None
+        and kind is not None
+        and kind.category in ("image", "array")
+    ):
+        return item.folder_modality, mime, ext
+    return detect_modality(item.path, name=item.name), mime, ext
+
+
+def _inspect(index: int, item: FileItem, settings: Settings, model: str) -> _Plan | FileOutcome:
+    """Hash, size-check and sniff one file (cheap: no decoding)."""
+    try:
+        if not item.path.is_file():
+            raise InputError(item.source, "no such file")
+        sha256, size = hash_file(item.path, max_bytes=settings.max_upload_bytes)
+        if size == 0:
+            raise InputError(item.source, "empty file (0 bytes)")
+        if item.sha256 is not None and check_sha256(item.sha256) != sha256:
+            raise InputError(item.source, "the stored file does not match its hash (corrupt)")
+        modality, mime, ext = _sniff(item)
+        point_id(model, modality, sha256)  # validates the modality early
+    except InputError as error:
+        return FileOutcome(item.source, "rejected", error.reason, sha256=item.sha256)
+    except OSError as error:
+        return FileOutcome(item.source, "rejected", f"cannot read: {error.strerror or error}")
+    except Exception as error:  # a sniffing bug must not stop the batch; keep its trace
+        log.exception("unexpected error while inspecting %s", item.source)
+        return FileOutcome(item.source, "rejected", f"{type(error).__name__}: {error}")
+    return _Plan(index, item, modality, sha256, size, mime, ext)
+
+
+def _expand(plan: _Plan, settings: Settings) -> None:
+    """Decode and preprocess a file into its units (whole file, then segments) and facts."""
+    from binding.inputs import prepare, prepare_one
+
+    path = plan.item.path
+    modality = plan.modality
+    facts = plan.facts
+    if modality is Modality.TEXT:
+        try:
+            text = path.read_text(encoding="utf-8")
+        except UnicodeDecodeError:
+            raise InputError(plan.item.source, "not UTF-8 text") from None
+        if not text.strip():
+            raise InputError(plan.item.source, "the text is empty")
+        facts["characters"] = len(text)
+        plan.units.append(_Unit(None, None, prepare(Modality.TEXT, [text])[0]))
+    elif modality in (Modality.IMAGE, Modality.DEPTH, Modality.THERMAL):
+        decoded = _decode_picture(modality, path)
+        facts.update(_picture_facts(decoded))
+        plan.units.append(_Unit(None, None, prepare_one(modality, decoded)))
+    elif modality is Modality.AUDIO:
+        from binding.io.audio import Audio, decode_audio
+
+        audio = decode_audio(path, name=plan.item.source)
+        duration = audio.duration_s
+        facts.update(
+            duration=round(duration, 3), sample_rate=audio.sample_rate, channels=audio.channels
+        )
+        plan.units.append(_Unit(None, None, prepare_one(modality, audio)))
+        for start, end in _windows(duration, settings.segment_seconds):
+            first, last = round(start * audio.sample_rate), round(end * audio.sample_rate)
+            piece = Audio(audio.samples[:, first:last], audio.sample_rate, audio.source)
+            plan.units.append(_Unit(start, end, prepare_one(modality, piece)))
+    elif modality is Modality.VIDEO:
+        from binding.io.video import decode_video
+        from binding.preprocess.video import clip_frame_indices, preprocess_video
+
+        with decode_video(path, name=plan.item.source) as video:
+            info = video.info
+            facts.update(
+                duration=round(info.duration_s, 3),
+                width=info.width,
+                height=info.height,
+                fps=round(info.fps, 3),
+                frames=info.frame_count,
+            )
+            # the whole video, then its windows: (start s, end s, first frame, frame after last)
+            spans: list[tuple[float | None, float | None, int, int]] = [
+                (None, None, 0, info.frame_count)
+            ]
+            for begin, finish in _windows(info.duration_s, settings.segment_seconds):
+                first = min(round(begin * info.fps), info.frame_count - 1)
+                stop = min(max(round(finish * info.fps), first + 1), info.frame_count)
+                spans.append((begin, finish, first, stop))
+            for span_start, span_end, first, stop in spans:
+                indices = [
+                    [first + i for i in clip] for clip in clip_frame_indices(stop - first, info.fps)
+                ]
+                clips = preprocess_video(video.read_clips(indices), source=video.source)
+                plan.units.append(_Unit(span_start, span_end, clips))
+    elif modality is Modality.IMU:
+        from binding.io.imu import decode_imu
+        from binding.preprocess.imu import imu_windows
+
+        recording = decode_imu(path, name=plan.item.source)
+        windows = list(imu_windows(recording))
+        if not windows:
+            raise InputError(plan.item.source, "too short for one IMU window")
+        facts.update(
+            duration=round(recording.duration_s, 3),
+            sample_rate=float(recording.sample_rate),
+            samples=int(recording.samples.shape[1]),
+        )
+        if len(windows) == 1:
+            plan.units.append(_Unit(None, None, windows[0][2].unsqueeze(0)))
+        else:
+            plan.whole_from_segments = True
+            for start, end, window in windows:
+                plan.units.append(_Unit(float(start), float(end), window.unsqueeze(0)))
+    else:  # pragma: no cover - every Modality is handled above
+        raise InputError(plan.item.source, f"cannot ingest modality {modality}")
+    for unit in plan.units:
+        assert unit.items is not None
+        unit.clips = unit.remaining = int(unit.items.shape[0])
+
+
+def _decode_picture(modality: Modality, path: Path) -> Any:
+    if modality is Modality.IMAGE:
+        from binding.io.image import decode_image
+
+        return decode_image(path)
+    if modality is Modality.DEPTH:
+        from binding.io.depth import decode_depth
+
+        return decode_depth(path)
+    from binding.io.thermal import decode_thermal
+
+    return decode_thermal(path)
+
+
+def _picture_facts(decoded: Any) -> dict[str, Any]:
+    """Width and height of a Pillow image, a `DepthMap` or an (H, W) array."""
+    size = getattr(decoded, "size", None)
+    if isinstance(size, tuple) and len(size) == 2:  # a Pillow image: (width, height)
+        return {"width": int(size[0]), "height": int(size[1])}
+    values = np.asarray(getattr(decoded, "values", decoded))  # (H, W)
+    return {"width": int(values.shape[1]), "height": int(values.shape[0])}
+
+
+def _prepare(plan: _Plan, settings: Settings) -> tuple[_Plan, str | None]:
+    """Decode and preprocess in a pool thread: the plan, and why it failed (None if it did not)."""
+    try:
+        _expand(plan, settings)
+    except InputError as error:
+        return plan, error.reason
+    except MemoryError:
+        return plan, "too large to decode in memory"
+    except Exception as error:  # a decoder bug must not stop the batch; keep its trace
+        log.exception("unexpected error while decoding %s", plan.item.source)
+        return plan, f"cannot decode: {type(error).__name__}: {error}"
+    return plan, None
+
+
+def _rejected(plan: _Plan, reason: str) -> FileOutcome:
+    return FileOutcome(plan.item.source, "rejected", reason, plan.modality.value, plan.sha256)
+
+
+# --- batching across files -----------------------------------------------------------------
+
+
+class _Batches:
+    """Network items of one modality from many files, forwarded in full batches.
+
+    Unlike `Encoder.embed`, whose batches end with its call, items wait here until a batch
+    is full, so small files (one image, three audio clips) share forward passes.
+    """
+
+    def __init__(self, encoder: Encoder, modality: Modality) -> None:
+        self.encoder = encoder
+        self.modality = modality
+        self.limit = encoder.batch_size(modality)
+        self.items: list[torch.Tensor] = []  # each (*item_shape)
+        self.owners: list[_Unit] = []
+
+    def add(self, unit: _Unit) -> None:
+        assert unit.items is not None
+        for clip in unit.items:
+            self.items.append(clip)
+            self.owners.append(unit)
+        unit.items = None
+        while len(self.items) >= self.limit:
+            self._forward(self.limit)
+
+    def finish(self) -> None:
+        while self.items:
+            self._forward(min(self.limit, len(self.items)))
+
+    def _forward(self, count: int) -> None:
+        import torch
+
+        batch, owners = self.items[:count], self.owners[:count]
+        del self.items[:count], self.owners[:count]
+        items = torch.stack(batch)  # (B, *item_shape)
+        out = self.encoder.forward_items(self.modality, items).double().numpy()  # (B, D)
+        for row, unit in zip(out, owners, strict=True):  # out: (B, D)
+            unit.sums = row.copy() if unit.sums is None else unit.sums + row
+            unit.remaining -= 1
+
+
+def _unit_vector(raw: np.ndarray) -> np.ndarray | None:
+    """Unit vector of a raw output, or None for a zero or non-finite one."""
+    norm = float(np.linalg.norm(raw))
+    if not np.isfinite(raw).all() or norm < 1e-12:
+        return None
+    return (raw / norm).astype(np.float32)
+
+
+def _points(plan: _Plan, model: str, now: float) -> list[Point]:
+    """The file's points, segments first and the whole-file point last (see `_write`)."""
+
+    def payload(start: float | None, end: float | None) -> dict[str, Any]:
+        return make_payload(
+            model=model,
+            modality=plan.modality,
+            source=plan.item.source,
+            name=plan.item.name,
+            sha256=plan.sha256,
+            mime=plan.mime,
+            size=plan.size,
+            media=plan.media,
+            time=now,
+            tags=plan.item.tags,
+            facts=plan.facts,
+            start=start,
+            end=end,
+        )
+
+    units = list(plan.units)
+    if plan.whole_from_segments:  # the reference's average over every window of the file
+        total = np.sum([u.sums for u in units if u.sums is not None], axis=0)  # (D,)
+        units.append(_Unit(None, None, None, clips=sum(u.clips for u in units), sums=total))
+    points: list[Point] = []
+    for unit in sorted(units, key=lambda u: u.start is None):  # segments first, whole last
+        assert unit.sums is not None
+        vector = _unit_vector(unit.sums / unit.clips)
+        if vector is None:
+            raise InputError(plan.item.source, "the network returned a zero or non-finite vector")
+        points.append(
+            Point(
+                id=point_id(model, plan.modality, plan.sha256, unit.segment),
+                vector=vector,
+                payload=payload(unit.start, unit.end),
+            )
+        )
+    return points
+
+
+# --- the run -------------------------------------------------------------------------------
+
+
+def _ordered(
+    pool: ThreadPoolExecutor, work: Callable[[Any], Any], inputs: Iterable[Any], ahead: int
+) -> Iterator[Any]:
+    """`pool.map` that keeps at most `ahead` inputs in flight (decoded media is large)."""
+    pending: list[Future[Any]] = []
+    for value in inputs:
+        pending.append(pool.submit(work, value))
+        if len(pending) >= ahead:
+            yield pending.pop(0).result()
+    for future in pending:
+        yield future.result()
+
+
+def _existing_ids(store: Store, ids: list[UUID]) -> set[UUID]:
+    found: set[UUID] = set()
+    for start in range(0, len(ids), _LOOKUP_CHUNK):
+        chunk = ids[start : start + _LOOKUP_CHUNK]
+        found.update(p.id for p in store.retrieve(chunk, with_vectors=False))
+    return found
+
+
+def ingest_items(
+    context: IngestContext, items: Sequence[FileItem], *, progress: Progress | None = None
+) -> list[FileOutcome]:
+    """Ingest files; one outcome per item, in the items' order.
+
+    Files go through in chunks of `CHUNK_FILES`: hashing, the duplicate check and
+    embedding start early and the memory held stays bounded, however many files there are.
+    """
+    settings, model = context.settings, context.model
+    run = _Run(model, progress)
+    workers = max(1, settings.ingest_workers)
+
+    def inspect(index: int) -> tuple[int, _Plan | FileOutcome]:
+        return index, _inspect(index, items[index], settings, model)
+
+    with ThreadPoolExecutor(workers, thread_name_prefix="binding-ingest") as pool:
+        for first in range(0, len(items), CHUNK_FILES):
+            chunk = range(first, min(first + CHUNK_FILES, len(items)))
+            plans: list[_Plan] = []
+            for index, result in _ordered(pool, inspect, chunk, 4 * workers):
+                if isinstance(result, FileOutcome):
+                    run.report(index, result)
+                else:
+                    plans.append(result)
+            plans = run.first_copies(context, plans)
+            if plans:
+                _embed_plans(context, pool, plans, run.report, ahead=2 * workers)
+    return [run.outcomes[i] for i in range(len(items))]
+
+
+class _Run:
+    """Outcomes of one ingest run, and the files waiting on an earlier file of the same content."""
+
+    def __init__(self, model: str, progress: Progress | None) -> None:
+        self.model = model
+        self.progress = progress
+        self.outcomes: dict[int, FileOutcome] = {}
+        self.first: dict[UUID, int] = {}  # whole-file point id -> index of the run's first file
+        self.copies: dict[int, list[_Plan]] = {}  # index of a first file -> its later copies
+
+    def report(self, index: int, outcome: FileOutcome) -> None:
+        self.outcomes[index] = outcome
+        if self.progress is not None:
+            self.progress(outcome)
+        for copy in self.copies.pop(index, []):
+            self._settle_copy(copy, outcome)
+
+    def _settle_copy(self, copy: _Plan, original: FileOutcome) -> None:
+        """A copy shares its original's fate: stored once, or rejected for the same reason."""
+        reason = f"same content as {original.source}"
+        if original.status == "rejected":
+            self.report(copy.index, _rejected(copy, f"{reason}: {original.reason}"))
+            return
+        pid = point_id(self.model, copy.modality, copy.sha256)
+        self.report(copy.index, _duplicate(copy, reason, pid))
+
+    def first_copies(self, context: IngestContext, plans: list[_Plan]) -> list[_Plan]:
+        """The plans to embed: neither stored already nor a copy of an earlier file of the run."""
+        whole = [point_id(context.model, p.modality, p.sha256) for p in plans]
+        fresh_ids = [pid for pid in dict.fromkeys(whole) if pid not in self.first]
+        stored = _existing_ids(context.store, fresh_ids) if fresh_ids else set()
+        fresh: list[_Plan] = []
+        for plan, pid in zip(plans, whole, strict=True):
+            original = self.first.get(pid)
+            if original is not None:
+                if original in self.outcomes:
+                    self._settle_copy(plan, self.outcomes[original])
+                else:
+                    self.copies.setdefault(original, []).append(plan)
+            elif pid in stored:
+                self.report(plan.index, _duplicate(plan, "already in the store", pid))
+            else:
+                self.first[pid] = plan.index
+                fresh.append(plan)
+        return fresh
+
+
+def _duplicate(plan: _Plan, reason: str, pid: UUID) -> FileOutcome:
+    return FileOutcome(
+        plan.item.source, "duplicate", reason, plan.modality.value, plan.sha256, ids=[pid]
+    )
+
+
+def _embed_plans(
+    context: IngestContext,
+    pool: ThreadPoolExecutor,
+    plans: list[_Plan],
+    report: Callable[[int, FileOutcome], None],
+    *,
+    ahead: int,
+) -> None:
+    settings = context.settings
+    encoder = context.encoder
+    batches: dict[Modality, _Batches] = {}
+    waiting: list[_Plan] = []  # every unit handed to a batch, not yet all forwarded
+
+    def write_finished() -> None:
+        done = [p for p in waiting if p.open_units == 0]
+        if done:
+            waiting[:] = [p for p in waiting if p.open_units > 0]
+            _write(context, done, report)
+
+    for plan, reason in _ordered(pool, lambda plan: _prepare(plan, settings), plans, ahead):
+        if reason is not None:
+            plan.units.clear()  # free the decoded media
+            report(plan.index, _rejected(plan, reason))
+            continue
+        batch = batches.get(plan.modality)
+        if batch is None:
+            batch = batches[plan.modality] = _Batches(encoder, plan.modality)
+        waiting.append(plan)
+        for unit in plan.units:
+            batch.add(unit)
+        write_finished()
+    for batch in batches.values():
+        batch.finish()
+    write_finished()
+    assert not waiting, "every unit is forwarded by finish()"
+
+
+def _write(
+    context: IngestContext, plans: list[_Plan], report: Callable[[int, FileOutcome], None]
+) -> None:
+    """Keep the files' bytes, then upsert their points (segments before the whole-file
+    point, whose presence is what marks a file as done), then report them."""
+    ready: list[tuple[_Plan, list[Point]]] = []
+    for plan in plans:
+        try:
+            stored = context.media.put_file(plan.item.path, ext=plan.ext, sha256=plan.sha256)
+            if stored.sha256 != plan.sha256:
+                raise InputError(plan.item.source, "the file changed while it was being ingested")
+            plan.media = stored.relative
+            ready.append((plan, _points(plan, context.model, time.time())))
+        except InputError as error:
+            report(plan.index, _rejected(plan, error.reason))
+        except OSError as error:
+            report(plan.index, _rejected(plan, f"cannot keep the file: {error.strerror or error}"))
+    if not ready:
+        return
+    context.store.upsert([point for _, points in ready for point in points], wait=True)
+    for plan, points in ready:
+        report(
+            plan.index,
+            FileOutcome(
+                plan.item.source,
+                "embedded",
+                None,
+                plan.modality.value,
+                plan.sha256,
+                points=len(points),
+                ids=[p.id for p in points],
+            ),
+        )
+
+
+# --- entry points --------------------------------------------------------------------------
+
+
+def ingest_paths(
+    context: IngestContext,
+    sources: Sequence[str | Path],
+    *,
+    modality: Modality | str | None = None,
+    tags: Sequence[str] = (),
+    recursive: bool = True,
+    progress: Progress | None = None,
+) -> IngestReport:
+    """Ingest files, folders and glob patterns; see the module docstring."""
+    kind = None if modality is None else parse_modality(str(modality))
+    items, missing = collect(
+        sources,
+        modality=kind,
+        tags=tags,
+        recursive=recursive,
+        skip=[context.media.root, Path(context.settings.data_dir) / "store"],
+    )
+    for outcome in missing:
+        if progress is not None:
+            progress(outcome)
+    return IngestReport(missing + ingest_items(context, items, progress=progress))
+
+
+def embed_stored_file(
+    context: IngestContext,
+    sha256: str,
+    name: str,
+    modality: Modality | str | None = None,
+    tags: Sequence[str] = (),
+) -> FileOutcome:
+    """Ingest a file already in the media store (what a worker is handed: ids, not bytes).
+
+    `name` is the upload's name, kept only as a display string. Idempotent: a second call
+    for the same content reports a duplicate. A file that no point refers to after a
+    rejection is removed from the media store.
+    """
+    digest = check_sha256(sha256)
+    label = display_name(name)
+    source = UPLOAD_PREFIX + label
+    found = context.media.find(digest)
+    if found is None:
+        return FileOutcome(source, "rejected", "no such file in the media store", sha256=digest)
+    kind = None if modality is None else parse_modality(str(modality))
+    item = FileItem(
+        path=found.path,
+        source=source,
+        name=label,
+        modality=kind,
+        tags=tuple(clean_tags(list(tags))),
+        sha256=digest,
+    )
+    (outcome,) = ingest_items(context, [item])
+    if outcome.status == "rejected" and context.store.count(Filter(sha256=digest)) == 0:
+        context.media.delete(digest)
+    return outcome
+
+
+def ingest_bytes(
+    context: IngestContext,
+    name: str,
+    data: bytes,
+    *,
+    modality: Modality | str | None = None,
+    tags: Sequence[str] = (),
+) -> FileOutcome:
+    """Ingest uploaded bytes: kept under their hash in the media store, then embedded.
+
+    The upload's `name` is only a display string (never a path). Oversized data is refused
+    before anything is written.
+    """
+    label = display_name(name)
+    source = UPLOAD_PREFIX + label
+    limit = context.settings.max_upload_bytes
+    if len(data) > limit:
+        return FileOutcome(
+            source, "rejected", f"{len(data):,} bytes is larger than the limit of {limit:,}"
+        )
+    if not data:
+        return FileOutcome(source, "rejected", "empty upload (0 bytes)")
+    from binding.io.sniff import HEAD_BYTES, sniff
+
+    kind = sniff(data[:HEAD_BYTES])
+    if kind is None and modality is None:
+        return FileOutcome(source, "rejected", "unrecognised content (not a known media format)")
+    stored = context.media.put_bytes(data, ext=kind.extension if kind else None, source=source)
+    return embed_stored_file(context, stored.sha256, name, modality, tags)

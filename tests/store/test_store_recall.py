@@ -1,0 +1,81 @@
+"""HNSW against brute force: with the index built, the default search parameters must find
+(nearly) the exact top 10. The full-size version of this measurement is bench/search.py."""
+
+from __future__ import annotations
+
+import uuid
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from binding.store.base import Filter, Point
+from binding.store.edge import EdgeOptions, EdgeStore
+
+N, DIM, CENTRES, QUERIES, K = 4000, 128, 40, 100, 10
+RECALL_FLOOR = 0.95
+
+
+def clustered(n: int, rng: np.random.Generator, centres: np.ndarray, noise: float) -> np.ndarray:
+    x = centres[rng.integers(0, len(centres), n)]
+    x = x + noise * rng.standard_normal((n, DIM)).astype(np.float32) / np.sqrt(DIM)
+    return (x / np.linalg.norm(x, axis=1, keepdims=True)).astype(np.float32)
+
+
+@pytest.fixture(scope="module")
+def indexed(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> tuple[EdgeStore, np.ndarray, list[uuid.UUID]]:
+    rng = np.random.default_rng(0)
+    centres = rng.standard_normal((CENTRES, DIM)).astype(np.float32)
+    centres /= np.linalg.norm(centres, axis=1, keepdims=True)
+    data = clustered(N, rng, centres, 0.7)  # (N, D)
+    ids = [uuid.UUID(int=i + 1) for i in range(N)]
+    # The store's defaults (HNSW m, ef_construct, hnsw_ef, int8 + rescoring), with thresholds
+    # small enough that 4,000 points are indexed and searched through the graph.
+    options = EdgeOptions(
+        indexing_threshold_kb=100,
+        full_scan_threshold_kb=10,
+        auto_index_points=None,
+        build_niceness=0,
+    )
+    store = EdgeStore(tmp_path_factory.mktemp("recall") / "s", model="m", dim=DIM, options=options)
+    payloads = [{"modality": ("image", "audio")[i % 2], "tags": []} for i in range(N)]
+    store.upsert([Point(i, v, p) for i, v, p in zip(ids, data, payloads, strict=True)])
+    store.optimize()
+    info = store.info()
+    assert info.indexed and info.details["indexed_vectors"] == N, info.details
+    yield store, data, ids
+    store.close()
+
+
+def recall_at_k(
+    store: EdgeStore, data: np.ndarray, ids: list[uuid.UUID], **search: object
+) -> float:
+    rng = np.random.default_rng(1)
+    base = data[rng.choice(N, QUERIES, replace=False)]
+    queries = base + 0.35 * rng.standard_normal(base.shape).astype(np.float32) / np.sqrt(DIM)
+    truth = np.argsort(-(queries @ data.T), axis=1)[:, :K]  # (Q, K) brute force
+    index_of = {u: i for i, u in enumerate(ids)}
+    found = [{index_of[h.id] for h in store.search(q, limit=K, **search)} for q in queries]  # type: ignore[arg-type]
+    return float(np.mean([len(f & set(t)) / K for f, t in zip(found, truth, strict=True)]))
+
+
+def test_default_search_finds_the_exact_top_10(indexed, record_property) -> None:
+    store, data, ids = indexed
+    recall = recall_at_k(store, data, ids)
+    record_property("recall_at_10", recall)
+    print(f"recall@10 with the default hnsw_ef={store.options.hnsw_ef}: {recall:.3f}")
+    assert recall >= RECALL_FLOOR
+
+
+def test_exact_search_is_exact(indexed) -> None:
+    store, data, ids = indexed
+    assert recall_at_k(store, data, ids, exact=True) == 1.0
+
+
+def test_filtered_search_on_the_index_stays_inside_the_filter(indexed) -> None:
+    store, data, ids = indexed
+    hits = store.search(data[0], limit=20, filter=Filter(modalities=frozenset({"audio"})))
+    assert len(hits) == 20 and all(h.payload["modality"] == "audio" for h in hits)
+    assert store.search(data[1], limit=1)[0].id == ids[1]  # a stored vector finds itself
