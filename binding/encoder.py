@@ -217,34 +217,84 @@ class Encoder:
         progress: Callable[[int], None] | None,
     ) -> Embeddings:
         """Forward every clip of every item in batches; average the clips of each item."""
-        limit = self.batch_size(modality)
-        sums = np.zeros((count, self.dim), dtype=np.float64)
-        clips = np.zeros(count, dtype=np.int64)
-        remaining = np.zeros(count, dtype=np.int64)  # clips of an item not yet forwarded
-        pending: list[torch.Tensor] = []  # network items waiting for a full batch
-        owners: list[int] = []  # the input each pending item belongs to
-
-        def flush() -> None:
-            out = self.forward_items(modality, torch.stack(pending)).numpy()
-            np.add.at(sums, owners, out)
-            np.subtract.at(remaining, owners, 1)
-            finished = sum(1 for index in set(owners) if remaining[index] == 0)
-            pending.clear()
-            owners.clear()
-            if progress is not None and finished:
-                progress(finished)
-
-        for index, item in enumerate(prepared):
-            clips[index] = remaining[index] = item.shape[0]  # item: (S, *network_item_shape)
-            for clip in item:
-                pending.append(clip)
-                owners.append(index)
-                if len(pending) >= limit:
-                    flush()
-        if pending:
-            flush()
-        # The reference averages the clips' scaled outputs without re-normalising.
-        raw = (sums / np.maximum(clips, 1)[:, None]).astype(np.float32)
+        batcher = ClipBatcher(self, modality, on_done=(lambda _: progress(1)) if progress else None)
+        results = [batcher.add(item) for item in prepared]
+        batcher.finish()
+        raw = np.zeros((count, self.dim), dtype=np.float32)
+        for index, result in enumerate(results):
+            raw[index] = result.mean()
         norms = np.linalg.norm(raw, axis=1, keepdims=True)
         vectors = (raw / np.maximum(norms, 1e-12)).astype(np.float32)
         return Embeddings(vectors=vectors, raw=raw)
+
+
+@dataclass
+class ClipSum:
+    """The raw outputs of one input's clips, summed as their batches come back."""
+
+    clips: int
+    remaining: int
+    total: np.ndarray | None = None  # (D,) float64
+
+    @property
+    def done(self) -> bool:
+        return self.remaining == 0
+
+    def mean(self) -> np.ndarray:
+        """The reference's output for the input: the mean of its clips' scaled outputs,
+        not re-normalised."""
+        assert self.total is not None and self.done, "every clip must be forwarded first"
+        return (self.total / self.clips).astype(np.float32)
+
+    @classmethod
+    def merged(cls, parts: Sequence[ClipSum]) -> ClipSum:
+        """One sum over the clips of several finished inputs (a recording's windows)."""
+        totals = [part.total for part in parts if part.total is not None]
+        return cls(sum(part.clips for part in parts), 0, np.sum(totals, axis=0))
+
+
+class ClipBatcher:
+    """Network items of one modality from many inputs, forwarded in full batches.
+
+    Items wait until a batch is full, so small inputs (one image, three audio clips) share
+    forward passes, also across calls of `add` made by a long-running ingest.
+    """
+
+    def __init__(
+        self,
+        encoder: Encoder,
+        modality: Modality,
+        *,
+        on_done: Callable[[ClipSum], None] | None = None,
+    ) -> None:
+        self.encoder = encoder
+        self.modality = modality
+        self.limit = encoder.batch_size(modality)
+        self.on_done = on_done
+        self._items: list[torch.Tensor] = []  # each (*item_shape)
+        self._owners: list[ClipSum] = []
+
+    def add(self, clips: torch.Tensor) -> ClipSum:
+        """Queue an input's clips, (S, *item_shape); its sum fills in as batches run."""
+        result = ClipSum(clips=int(clips.shape[0]), remaining=int(clips.shape[0]))
+        for clip in clips:
+            self._items.append(clip)
+            self._owners.append(result)
+            if len(self._items) >= self.limit:
+                self._forward()
+        return result
+
+    def finish(self) -> None:
+        """Forward what is left in a last, partial batch."""
+        if self._items:
+            self._forward()
+
+    def _forward(self) -> None:
+        items, owners = torch.stack(self._items), self._owners  # items: (B, *item_shape)
+        self._items, self._owners = [], []
+        out = self.encoder.forward_items(self.modality, items).double().numpy()  # (B, D)
+        for row, owner in zip(out, owners, strict=True):
+            owner.total = row.copy() if owner.total is None else owner.total + row
+            owner.remaining -= 1
+            if owner.done and self.on_done is not None:
+                self.on_done(owner)

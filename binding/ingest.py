@@ -45,7 +45,7 @@ from binding.store.base import Filter, Point
 if TYPE_CHECKING:
     import torch
 
-    from binding.encoder import Encoder
+    from binding.encoder import ClipSum, Encoder
     from binding.store.base import Store
 
 log = logging.getLogger(__name__)
@@ -274,10 +274,8 @@ class _Unit:
 
     start: float | None
     end: float | None
-    items: torch.Tensor | None  # (S, *item_shape); None once forwarded
-    clips: int = 0
-    remaining: int = 0
-    sums: np.ndarray | None = None  # (D,) float64, sum of the clips' raw outputs
+    items: torch.Tensor | None  # (S, *item_shape); None once handed to a batcher
+    result: ClipSum | None = None  # the clips' outputs, summed as their batches run
 
     @property
     def segment(self) -> str:
@@ -305,7 +303,7 @@ class _Plan:
     @property
     def open_units(self) -> int:
         """Units with network items not yet forwarded."""
-        return sum(1 for u in self.units if u.remaining > 0)
+        return sum(1 for u in self.units if u.result is None or not u.result.done)
 
 
 def _windows(duration: float, length: float) -> list[tuple[float, float]]:
@@ -450,9 +448,6 @@ def _expand(plan: _Plan, settings: Settings) -> None:
                 plan.units.append(_Unit(float(start), float(end), window.unsqueeze(0)))
     else:  # pragma: no cover - every Modality is handled above
         raise InputError(plan.item.source, f"cannot ingest modality {modality}")
-    for unit in plan.units:
-        assert unit.items is not None
-        unit.clips = unit.remaining = int(unit.items.shape[0])
 
 
 def _decode_picture(modality: Modality, path: Path) -> Any:
@@ -499,45 +494,6 @@ def _rejected(plan: _Plan, reason: str) -> FileOutcome:
 # --- batching across files -----------------------------------------------------------------
 
 
-class _Batches:
-    """Network items of one modality from many files, forwarded in full batches.
-
-    Unlike `Encoder.embed`, whose batches end with its call, items wait here until a batch
-    is full, so small files (one image, three audio clips) share forward passes.
-    """
-
-    def __init__(self, encoder: Encoder, modality: Modality) -> None:
-        self.encoder = encoder
-        self.modality = modality
-        self.limit = encoder.batch_size(modality)
-        self.items: list[torch.Tensor] = []  # each (*item_shape)
-        self.owners: list[_Unit] = []
-
-    def add(self, unit: _Unit) -> None:
-        assert unit.items is not None
-        for clip in unit.items:
-            self.items.append(clip)
-            self.owners.append(unit)
-        unit.items = None
-        while len(self.items) >= self.limit:
-            self._forward(self.limit)
-
-    def finish(self) -> None:
-        while self.items:
-            self._forward(min(self.limit, len(self.items)))
-
-    def _forward(self, count: int) -> None:
-        import torch
-
-        batch, owners = self.items[:count], self.owners[:count]
-        del self.items[:count], self.owners[:count]
-        items = torch.stack(batch)  # (B, *item_shape)
-        out = self.encoder.forward_items(self.modality, items).double().numpy()  # (B, D)
-        for row, unit in zip(out, owners, strict=True):  # out: (B, D)
-            unit.sums = row.copy() if unit.sums is None else unit.sums + row
-            unit.remaining -= 1
-
-
 def _unit_vector(raw: np.ndarray) -> np.ndarray | None:
     """Unit vector of a raw output, or None for a zero or non-finite one."""
     norm = float(np.linalg.norm(raw))
@@ -568,12 +524,14 @@ def _points(plan: _Plan, model: str, now: float) -> list[Point]:
 
     units = list(plan.units)
     if plan.whole_from_segments:  # the reference's average over every window of the file
-        total = np.sum([u.sums for u in units if u.sums is not None], axis=0)  # (D,)
-        units.append(_Unit(None, None, None, clips=sum(u.clips for u in units), sums=total))
+        from binding.encoder import ClipSum
+
+        whole = ClipSum.merged([u.result for u in units if u.result is not None])
+        units.append(_Unit(None, None, None, result=whole))
     points: list[Point] = []
     for unit in sorted(units, key=lambda u: u.start is None):  # segments first, whole last
-        assert unit.sums is not None
-        vector = _unit_vector(unit.sums / unit.clips)
+        assert unit.result is not None
+        vector = _unit_vector(unit.result.mean())
         if vector is None:
             raise InputError(plan.item.source, "the network returned a zero or non-finite vector")
         points.append(
@@ -703,7 +661,9 @@ def _embed_plans(
 ) -> None:
     settings = context.settings
     encoder = context.encoder
-    batches: dict[Modality, _Batches] = {}
+    from binding.encoder import ClipBatcher  # torch is imported only when there is work
+
+    batches: dict[Modality, ClipBatcher] = {}
     waiting: list[_Plan] = []  # every unit handed to a batch, not yet all forwarded
 
     def write_finished() -> None:
@@ -719,10 +679,12 @@ def _embed_plans(
             continue
         batch = batches.get(plan.modality)
         if batch is None:
-            batch = batches[plan.modality] = _Batches(encoder, plan.modality)
+            batch = batches[plan.modality] = ClipBatcher(encoder, plan.modality)
         waiting.append(plan)
         for unit in plan.units:
-            batch.add(unit)
+            assert unit.items is not None
+            unit.result = batch.add(unit.items)
+            unit.items = None  # free the decoded media
         write_finished()
     for batch in batches.values():
         batch.finish()
