@@ -193,6 +193,36 @@ TagOpt = Annotated[
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON on stdout instead of tables.")]
 
 
+@app.command("download")
+def download_command(
+    model: Annotated[str | None, typer.Argument(help="Model name; default from settings.")] = None,
+    convert: Annotated[
+        bool, typer.Option(help="Also write the memory-mapped safetensors twin now.")
+    ] = True,
+) -> None:
+    """Download a model's weights into the cache (resumable, verified), ready for offline use."""
+    from binding.models import get_spec
+    from binding.models.checkpoint import ensure_safetensors, resolve_checkpoint
+
+    settings = Settings()
+    spec = get_spec(model or settings.model)
+    if spec.url is None or spec.filename is None:
+        _fail(f"{spec.name} has no weights to download (random weights only)")
+        return
+    path = resolve_checkpoint(
+        spec.url,
+        filename=spec.filename,
+        size=spec.size_bytes,
+        sha256=spec.sha256,
+        cache_dir=settings.cache_dir,
+        offline=settings.offline,
+        model=spec.name,
+    )
+    console.print(f"{spec.name}: {path} ({spec.license})")
+    if convert:
+        console.print(f"safetensors: {ensure_safetensors(path, cache_dir=settings.cache_dir)}")
+
+
 @contextlib.contextmanager
 def _engine(model: str | None = None, seed: int | None = None) -> Iterator[Engine]:
     """An engine for the command, closed at the end; library errors become clean exits."""

@@ -589,3 +589,38 @@ def test_wrapped_state_dict_is_unwrapped(tmp_path: Path, state: dict[str, torch.
     path = tmp_path / "wrapped.pth"
     torch.save({"model": state, "epoch": 3}, path)
     assert_same(read_state_dict(path), state)
+
+
+# --- the `binding download` command --------------------------------------------------------
+
+
+def test_download_command_fetches_verifies_and_converts(
+    server: Server, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`binding download` for a registry entry whose URL is the loopback server."""
+    import dataclasses
+
+    from typer.testing import CliRunner
+
+    import binding.models
+    from binding.cli import app
+
+    body = server.plan.body
+    spec = dataclasses.replace(
+        binding.models.get_spec("imagebind_huge"),
+        url=server.url(),
+        filename=FILENAME,
+        size_bytes=len(body),
+        sha256=sha(body),
+    )
+    monkeypatch.setattr(binding.models, "get_spec", lambda name: spec)
+    monkeypatch.setenv("BINDING_CACHE_DIR", str(tmp_path))
+    result = CliRunner().invoke(app, ["download", "imagebind_huge"])
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "checkpoints" / FILENAME).read_bytes() == body
+    assert list(tmp_path.rglob("*.safetensors")), result.output  # the memory-mapped twin
+    # offline, the cached file is enough: no second request
+    monkeypatch.setenv("BINDING_OFFLINE", "1")
+    again = CliRunner().invoke(app, ["download", "imagebind_huge", "--no-convert"])
+    assert again.exit_code == 0, again.output
+    assert len(server.requests) == 1
