@@ -9,10 +9,10 @@ PY=${PYTHON:-python3}
 if [ ! -x .venv/bin/python ]; then
   "$PY" -m venv .venv
 fi
-VPIP=".venv/bin/python -m pip"
-$VPIP install -q --upgrade pip >/dev/null
+# pip, quietly; its notes about this machine's unused local package folders are dropped.
+pipq() { .venv/bin/python -m pip -q --disable-pip-version-check "$@" 2> >(grep -v "^WARNING: Location 'file:" >&2); }
+pipq install --upgrade pip
 if ! .venv/bin/python -c "import torch" 2>/dev/null; then
-  $VPIP install -q "torch==2.13.0" || $VPIP install -q "torch>=2.4"
+  pipq install "torch==2.13.0" || pipq install "torch>=2.4"
 fi
-extras=${BINDING_EXTRAS:-store,dev}
-$VPIP install -q -e ".[${extras}]"
+pipq install -e ".[${BINDING_EXTRAS:-store,dev}]"

@@ -4,7 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
-echo "== ruff"; .venv/bin/ruff check binding tests bench tools workers dashboard
-.venv/bin/ruff format --check binding tests bench tools workers dashboard
+echo "== ruff"; .venv/bin/ruff check .
+.venv/bin/ruff format --check .
 echo "== mypy"; .venv/bin/mypy binding
 echo "== pytest"; .venv/bin/python -m pytest "$@"
