@@ -2,7 +2,8 @@
 
 >>> from binding.models import build, list_models
 >>> model = build("imagebind_tiny", modalities=["text"])  # random weights: warns
->>> model.embed("text", ids, normalize=True)  # (B, 32) unit vectors
+>>> from binding.preprocess.text import tokenize
+>>> model.embed("text", tokenize(["a dog"]), normalize=True)  # (1, 32) unit vectors
 
 The registry needs no torch; the network does. Names are resolved lazily (PEP 562) so that
 `get_spec` in a dashboard or a query node does not import torch.

@@ -132,8 +132,11 @@ class ImageBind(nn.Module):
             )
         return self.modality_trunks[modality]
 
-    def _embed_items(self, modality: str, x: torch.Tensor) -> torch.Tensor:
-        """Scaled embeddings of a batch of single items: (B, ...) -> (B, E)."""
+    def embed_items(self, modality: str, x: torch.Tensor) -> torch.Tensor:
+        """Scaled embeddings of single items, never read as clips: (B, ...) -> (B, E).
+
+        For one video clip per item, `(B, 3, 2, H, W)`, which `embed` would read as clips.
+        """
         trunk = self._tower(modality)
         tokens = self.modality_preprocessors[modality](x)  # (B, N, C)
         if self.arch.tower(modality).pooling == "eot":
@@ -155,7 +158,7 @@ class ImageBind(nn.Module):
         if clips:
             B, S = x.shape[:2]
             x = x.reshape(B * S, *x.shape[2:])
-        out = self._embed_items(modality, x)
+        out = self.embed_items(modality, x)
         if clips:
             out = out.view(B, S, -1).mean(dim=1)
         return F.normalize(out, dim=-1) if normalize else out

@@ -104,6 +104,7 @@ def random_state_dict(
     Matrices are N(0, 1/fan_in) (residual outputs further scaled by 1/sqrt(2*blocks)),
     LayerNorm weights near 1, biases and embeddings N(0, 0.02), scales at their initial
     values and the text mask causal. The same (seed, key) always gives the same tensor.
+    `imagebind_huge` (1.2 B values, 4.8 GB) takes about 4-10 s on two busy cores.
     """
     with torch.device("meta"):
         model = ImageBind(arch, modalities)

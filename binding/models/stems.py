@@ -154,7 +154,10 @@ class TextTokenizer(nn.Module):
         stem = tower.stem
         assert isinstance(stem, TokenStem)
         self.context_length = stem.context_length
-        self.token_embedding = nn.Embedding(stem.vocab_size, tower.width)
+        # from an empty table: nn.Embedding's own init (normal_) imports torch._dynamo on the
+        # meta device, which would add seconds to every cold start
+        table = torch.empty(stem.vocab_size, tower.width)
+        self.token_embedding = nn.Embedding.from_pretrained(table, freeze=False)
         self.pos_embed = nn.Parameter(torch.empty(1, stem.context_length, tower.width))
         # Kept so the checkpoint loads strictly; attention uses `is_causal`, which is the same.
         self.register_buffer("mask", torch.empty(stem.context_length, stem.context_length))

@@ -273,7 +273,7 @@ def test_clips_are_embedded_one_by_one_and_averaged(tiny: ImageBind) -> None:
         each = tiny.embed("audio", clips.flatten(0, 1)).view(2, 3, -1)
         torch.testing.assert_close(tiny.embed("audio", clips), each.mean(dim=1))
         # a 5-D input is clips to `embed`, so single clips go through the per-item path
-        frames = tiny._embed_items("vision", video.flatten(0, 1)).view(1, 2, -1)
+        frames = tiny.embed_items("vision", video.flatten(0, 1)).view(1, 2, -1)
         torch.testing.assert_close(tiny.embed("vision", video), frames.mean(dim=1))
 
 
@@ -282,7 +282,7 @@ def test_an_image_equals_a_clip_of_two_identical_frames(tiny: ImageBind) -> None
     clip = image.unsqueeze(2).expand(-1, -1, 2, -1, -1)  # (B, 3, 2, H, W)
     with torch.no_grad():
         torch.testing.assert_close(
-            tiny._embed_items("vision", image), tiny._embed_items("vision", clip)
+            tiny.embed_items("vision", image), tiny.embed_items("vision", clip)
         )
 
 
