@@ -51,7 +51,7 @@ PrecisionOpt = Annotated[
 
 
 def _fail(message: str, code: int = 1) -> None:
-    console.print(f"[bold red]error:[/] {message}")
+    console.print(f"[bold red]error:[/] {escape(message)}")
     raise typer.Exit(code)
 
 
@@ -540,11 +540,37 @@ def demo_command(
             _print_hits(engine.search(text), title=title)
 
 
+@app.command("dashboard")
+def dashboard_command(
+    host: Annotated[str, typer.Option(help="Address to listen on (loopback by default).")] = (
+        "127.0.0.1"
+    ),
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8501,
+) -> None:
+    """Start the Streamlit dashboard: search, compose, ingest, streams, map and status."""
+    try:
+        # The app lives beside the library (dashboard/), which it imports, not the reverse;
+        # only this command reaches up to start it, in a child process.
+        from dashboard.launch import run_dashboard
+    except ImportError:
+        _fail("the dashboard is not installed: pip install 'binding[dashboard]'")
+        return
+    console.print(f"dashboard on http://{host}:{port} (Ctrl-C stops it)")
+    raise typer.Exit(run_dashboard(host=host, port=port))
+
+
+# --- command groups in their own modules ---------------------------------------------------
+
+from binding.cli_streams import stream_app  # noqa: E402  (registered after the commands above)
+
+app.add_typer(stream_app, name="stream")
+
+
 def main() -> None:  # pragma: no cover - console entry point wrapper
     try:
         app()
     except BindingError as exc:
-        console.print(f"[bold red]error:[/] {exc}")
+        console.print(f"[bold red]error:[/] {escape(str(exc))}")
         sys.exit(1)
 
 

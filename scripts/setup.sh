@@ -15,4 +15,4 @@ pipq install --upgrade pip
 if ! .venv/bin/python -c "import torch" 2>/dev/null; then
   pipq install "torch==2.13.0" || pipq install "torch>=2.4"
 fi
-pipq install -e ".[${BINDING_EXTRAS:-store,dev}]"
+pipq install -e ".[${BINDING_EXTRAS:-all,dev}]"

@@ -1,0 +1,1 @@
+"""What the pages share: the engine, previews, result cards, term rows, colours."""

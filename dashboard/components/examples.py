@@ -1,0 +1,111 @@
+"""Worked composite queries over the sample dataset, loadable in one click.
+
+The sample files are generated from a seed (`binding.demo`), so the same bytes, hashes and
+point ids come out on every machine: the examples find their stored items by recomputing
+those ids, never by file name, and are offered only when those items are in the collection.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import streamlit as st
+
+_PLACEHOLDER = re.compile(r"<([^<>]+)>")
+
+#: Demo folders and the modality ingest gives their files.
+_FOLDERS = {
+    "images": "image",
+    "audio": "audio",
+    "video": "video",
+    "depth": "depth",
+    "thermal": "thermal",
+    "imu": "imu",
+}
+
+
+@dataclass(frozen=True)
+class Example:
+    title: str
+    description: str
+    template: str  # a written query; `<images/beach.png>` stands for that file's point id
+
+    def needs(self) -> list[str]:
+        return _PLACEHOLDER.findall(self.template)
+
+    def written(self, ids: dict[str, str]) -> str:
+        return _PLACEHOLDER.sub(lambda m: ids[m.group(1)], self.template)
+
+
+EXAMPLES: tuple[Example, ...] = (
+    Example(
+        "Pictures for a sound",
+        "One sound, answered with images and video: audio-to-vision retrieval.",
+        "id:<audio/noise.flac> | modality=image,video",
+    ),
+    Example(
+        "This picture, minus a word",
+        "ImageBind arithmetic: start from the beach photo and push away from 'sand'.",
+        'id:<images/beach.png> - 0.5*text:"sand" | modality=image',
+    ),
+    Example(
+        "Words and heat, fused by rank",
+        "Reciprocal rank fusion of a text search and a thermal-frame search.",
+        'text:"a person standing" + id:<thermal/person.png> @ 12 | mode=rrf',
+    ),
+    Example(
+        "Like walking, unlike standing still",
+        "Recommend with a positive and a negative IMU example, among IMU windows.",
+        "id:<imu/walking_12s.csv> - id:<imu/still_5s.csv> | mode=recommend modality=imu",
+    ),
+    Example(
+        "A depth map described in words",
+        "Mostly the corridor's depth, a little of the words: a weighted sum of two modalities.",
+        '0.7*id:<depth/corridor.png> + 0.3*text:"a long hallway"',
+    ),
+)
+
+
+@st.cache_resource(show_spinner="Reading the sample dataset…", max_entries=4)
+def demo_point_ids(model: str) -> dict[str, str]:
+    """{`folder/file`: whole-file point id} for the sample dataset under `model`."""
+    from binding.demo import make_demo_data
+    from binding.points import point_id
+
+    ids: dict[str, str] = {}
+    with tempfile.TemporaryDirectory(prefix="binding-demo-ids-") as folder:
+        data = make_demo_data(Path(folder), speech=False)
+        for path in data.all():
+            relative = path.relative_to(data.root).as_posix()
+            modality = _FOLDERS.get(relative.split("/", 1)[0])
+            if modality is None:
+                continue
+            digest = hashlib.sha256(path.read_bytes()).hexdigest()
+            ids[relative] = str(point_id(model, modality, digest))
+    return ids
+
+
+def available(
+    engine: object, examples: tuple[Example, ...] = EXAMPLES
+) -> list[tuple[Example, str]]:
+    """The examples whose items are all in the collection, with their written query."""
+    from binding.store.filters import to_uuid
+
+    ids = demo_point_ids(engine.model)  # type: ignore[attr-defined]
+    wanted = sorted({ids[n] for e in examples for n in e.needs() if n in ids})
+    if not wanted:
+        return []
+    present = {
+        str(p.id)
+        for p in engine.store.retrieve([to_uuid(i) for i in wanted], with_vectors=False)  # type: ignore[attr-defined]
+    }
+    ready = []
+    for example in examples:
+        names = example.needs()
+        if all(ids.get(n) in present for n in names):
+            ready.append((example, example.written(ids)))
+    return ready

@@ -1,0 +1,127 @@
+"""Results as a grid of cards: a preview, the name, modality, score, segment and actions.
+
+Every card has a "More like this" button (a search by the stored point's id) and, when the
+search was explained, one bar per query term: the hit's cosine with that term, coloured by
+the term's sign. A card is a cell of `st.grid`, so the grid reflows with the window.
+"""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import streamlit as st
+
+from dashboard.components import previews, style
+
+#: A button on every card: its label, its icon and what it does with the hit's id.
+Action = tuple[str, str, Callable[[str], None]]
+
+#: Smallest card width in pixels before the grid drops a column.
+CARD_MIN_PX = 250
+
+
+def score_html(score: float, *, mode: str = "sum") -> str:
+    """The score as a number and a short bar (cosines run from -1 to 1)."""
+    if mode == "rrf":
+        label, fill = f"{score:.4f} rrf", 100.0
+    else:
+        label = f"{score:.3f}"
+        fill = max(0.0, min(1.0, (score + 1.0) / 2.0)) * 100
+    return (
+        '<div class="bd-score"><span>score</span><div class="bd-score-track">'
+        f'<div class="bd-score-fill" style="width:{fill:.0f}%"></div></div>'
+        f"<b>{html.escape(label)}</b></div>"
+    )
+
+
+def meta_html(payload: dict[str, Any]) -> str:
+    """Modality chip, segment span and size facts on one line."""
+    modality = str(payload.get("modality") or "?")
+    parts = [style.chip(modality)]
+    span = previews.segment(payload)
+    if span is not None:
+        parts.append(
+            f"<span>at {style.format_seconds(span[0])}–{style.format_seconds(span[1])}</span>"
+        )
+    elif payload.get("duration"):
+        parts.append(f"<span>{style.format_seconds(float(payload['duration']))}</span>")
+    if payload.get("width") and payload.get("height"):
+        parts.append(f"<span>{int(payload['width'])}×{int(payload['height'])}</span>")
+    if payload.get("stream"):
+        parts.append(f"<span>stream {html.escape(str(payload['stream']))}</span>")
+    return '<div class="bd-meta">' + "".join(parts) + "</div>"
+
+
+def explanation_html(
+    labels: Sequence[str], weights: Sequence[float], cosines: Sequence[float]
+) -> str:
+    """One bar per term: the hit's cosine with it, centred on zero, green for terms the
+    query wants and red for terms it pushes away."""
+    rows = []
+    for label, weight, cosine in zip(labels, weights, cosines, strict=True):
+        value = max(-1.0, min(1.0, float(cosine)))
+        color = "#16a34a" if weight > 0 else "#dc2626"
+        left = 50.0 + min(0.0, value) * 50.0
+        width = abs(value) * 50.0
+        rows.append(
+            '<div class="bd-bar-row">'
+            f'<span class="bd-bar-label" title="{html.escape(label)}">{html.escape(label)}</span>'
+            '<div class="bd-bar-track"><div class="bd-bar-axis"></div>'
+            f'<div class="bd-bar-fill" style="left:{left:.1f}%;width:{width:.1f}%;'
+            f'background:{color}"></div></div>'
+            f'<span class="bd-bar-value">{value:+.2f}</span></div>'
+        )
+    return '<div class="bd-bars">' + "".join(rows) + "</div>"
+
+
+def render_grid(
+    engine: Any,
+    hits: Sequence[Any],
+    *,
+    key: str,
+    actions: Sequence[Action] = (),
+    explanations: Sequence[Any] | None = None,
+    term_labels: Sequence[str] = (),
+    term_weights: Sequence[float] = (),
+    mode: str = "sum",
+) -> None:
+    """Draw `hits` as cards. `key` prefixes widget keys (one per page)."""
+    grid = st.grid("auto", min_column_width=CARD_MIN_PX, border=True, gap="small")
+    for rank, hit in enumerate(hits):
+        payload = dict(hit.payload or {})
+        with grid.cell():
+            previews.render(engine, payload, key=f"{key}_preview_{rank}")
+            name = previews.display_name(payload)
+            st.markdown(
+                f'<div class="bd-title" title="{html.escape(name)}">{rank + 1}. '
+                f"{html.escape(name)}</div>",
+                unsafe_allow_html=True,
+            )
+            st.markdown(meta_html(payload), unsafe_allow_html=True)
+            st.markdown(score_html(float(hit.score), mode=mode), unsafe_allow_html=True)
+            if explanations is not None and rank < len(explanations) and term_labels:
+                st.markdown(
+                    explanation_html(term_labels, term_weights, explanations[rank].cosines),
+                    unsafe_allow_html=True,
+                )
+            if actions:
+                with st.container(horizontal=True, gap="small"):
+                    for number, (label, icon, callback) in enumerate(actions):
+                        st.button(
+                            label,
+                            key=f"{key}_action{number}_{rank}_{hit.id}",
+                            icon=icon,
+                            on_click=callback,
+                            args=(str(hit.id),),
+                            width="stretch",
+                        )
+
+
+def empty_state(title: str, body: str) -> None:
+    """A friendly box saying why there is nothing to show and what to do."""
+    st.markdown(
+        f'<div class="bd-empty"><b>{html.escape(title)}</b><br>{html.escape(body)}</div>',
+        unsafe_allow_html=True,
+    )

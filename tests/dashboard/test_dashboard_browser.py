@@ -1,0 +1,249 @@
+"""The dashboard in a real browser: `streamlit run` on a free port, driven through Playwright
+with Debian's Chromium (never `playwright install`: its download does not work here).
+
+It searches by text and by an uploaded file, runs a composite query with a negative term,
+ingests files with a bad one among them, searches inside a stream, and saves a screenshot
+of every page under `artifacts/screenshots/` (or `$BINDING_SCREENSHOTS`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import shutil
+import socket
+import subprocess
+import time
+import warnings
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from tests.dashboard.helpers import ISOLATE, STREAM, add_stream, tiny_env
+
+pytestmark = [pytest.mark.browser, pytest.mark.timeout(240)]
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+ROOT = Path(__file__).resolve().parents[2]
+SHOTS = Path(os.environ.get("BINDING_SCREENSHOTS") or ROOT / "artifacts" / "screenshots")
+#: Milliseconds to wait for a page to show what a step expects.
+WAIT_MS = 90_000
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@pytest.fixture(scope="module")
+def browser_data(
+    tmp_path_factory: pytest.TempPathFactory, media_folder: Any, tiny_encoder: Any
+) -> Path:
+    """Its own data folder (the store folder is locked to one process: the server's)."""
+    from binding.api import Engine
+    from binding.config import Settings
+
+    root = tmp_path_factory.mktemp("browser")
+    settings = Settings(
+        model="imagebind_tiny", seed=0, device="cpu", data_dir=root / "data",
+        cache_dir=root / "cache", offline=True, _env_file=None,
+    )  # fmt: skip
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        with Engine(settings, encoder=tiny_encoder) as engine:
+            engine.ingest([str(media_folder.root)], tags=["demo"])
+            add_stream(engine, STREAM, media_folder, start=time.time() - 600)
+    return root
+
+
+@pytest.fixture(scope="module")
+def server(browser_data: Path) -> Iterator[str]:
+    """The dashboard served by `streamlit run`, headless, on a free loopback port."""
+    port = _free_port()
+    env = {k: v for k, v in os.environ.items() if k not in ISOLATE}
+    env.update(tiny_env(browser_data / "data", browser_data / "cache"))
+    log = open(browser_data / "streamlit.log", "wb")  # noqa: SIM115 - closed below
+    from dashboard.launch import command
+
+    # the command `binding dashboard` runs, with its hardened options
+    argv = command(host="127.0.0.1", port=port)
+    process = subprocess.Popen(
+        argv, env=env, cwd=browser_data, stdout=log, stderr=subprocess.STDOUT
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 0.5):
+                break
+            if process.poll() is not None:
+                pytest.fail(
+                    f"streamlit exited: {(browser_data / 'streamlit.log').read_text()[-2000:]}"
+                )
+            time.sleep(0.2)
+        else:
+            pytest.fail("streamlit did not start listening within 60 s")
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+        log.close()
+
+
+@pytest.fixture(scope="module")
+def page(server: str) -> Iterator[Any]:
+    if CHROMIUM is None:
+        pytest.skip("Chromium is not installed (apt-get install chromium)")
+    sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
+    with sync_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=CHROMIUM,
+            args=["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"],
+        )
+        tab = browser.new_page(viewport={"width": 1400, "height": 1000})
+        tab.set_default_timeout(WAIT_MS)
+        yield tab
+        browser.close()
+
+
+def settle(tab: Any, seconds: float = 0.5) -> None:
+    """Wait until the app has finished running its script, and charts have drawn."""
+    tab.wait_for_function(
+        "() => !document.querySelector('[data-testid=\"stStatusWidget\"]')", timeout=WAIT_MS
+    )
+    time.sleep(seconds)
+
+
+def cards(tab: Any, at_least: int = 1) -> int:
+    """How many result cards the page shows, once it shows at least `at_least`."""
+    tab.wait_for_function(
+        f"() => document.querySelectorAll('.bd-title').length >= {at_least}", timeout=WAIT_MS
+    )
+    settle(tab)
+    return int(tab.locator(".bd-title").count())
+
+
+def shoot(tab: Any, name: str) -> Path:
+    """A screenshot of the whole page (Streamlit scrolls inside its main block)."""
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    height = tab.evaluate(
+        "() => Math.max(...Array.from(document.querySelectorAll("
+        "'[data-testid=stMain], [data-testid=stMainBlockContainer]')).map(e => e.scrollHeight), 800)"
+    )
+    tab.set_viewport_size({"width": 1400, "height": min(int(height) + 80, 7000)})
+    time.sleep(0.5)
+    path = SHOTS / f"{name}.png"
+    tab.screenshot(path=str(path), full_page=True)
+    tab.set_viewport_size({"width": 1400, "height": 1000})
+    return path
+
+
+def goto(tab: Any, server: str, page: str = "") -> None:
+    tab.goto(f"{server}/{page}")
+    tab.wait_for_selector("h1")
+    settle(tab)
+
+
+def png_file(folder: Path, name: str, color: tuple[int, int, int]) -> Path:
+    from PIL import Image
+
+    path = folder / name
+    Image.new("RGB", (96, 64), color).save(path)
+    return path
+
+
+def test_dashboard_in_a_browser(page: Any, server: str, tmp_path: Path, media_folder: Any) -> None:
+    from binding.points import point_id
+
+    tab = page
+
+    # search by text
+    goto(tab, server)
+    tab.get_by_label("Describe what you are looking for").fill("a red circle")
+    tab.keyboard.press("Enter")
+    tab.wait_for_selector("text=results for")
+    assert cards(tab, 24) == 24
+    settle(tab, 2)
+    shoot(tab, "search")
+
+    # search by an uploaded file
+    picture = png_file(tmp_path, "query.png", (220, 40, 40))
+    tab.locator('[data-testid="stFileUploaderDropzoneInput"]').first.set_input_files(str(picture))
+    settle(tab)
+    tab.get_by_role("button", name="Search", exact=True).click()
+    tab.wait_for_selector("code:has-text('image:query.png')")
+    assert cards(tab, 24) == 24
+    settle(tab, 2)
+    shoot(tab, "search-file")
+
+    # a composite query with a negative term, typed in the written form
+    goto(tab, server, "compose")
+    expression = tab.get_by_label(
+        "The query as the CLI writes it; edit it and apply to change the terms above."
+    )
+    expression.fill('text:"a beach" - 0.5*text:"people" @ 6')
+    tab.get_by_role("button", name="Apply text").click()
+    tab.wait_for_selector("text=6 results")
+    assert cards(tab, 6) == 6
+    assert tab.locator(".bd-bars").count() == 6
+    assert tab.locator(".bd-bar-row").count() == 2 * 6
+    # a worked example, for the picture
+    tab.get_by_text("Worked examples").click()
+    tab.get_by_role("button", name="Load").nth(1).click()
+    tab.wait_for_selector("text=results for")
+    settle(tab, 2)
+    shoot(tab, "compose")
+
+    # ingest: two good files and a bad one
+    goto(tab, server, "ingest")
+    sound = tmp_path / "tone.wav"
+    import soundfile
+
+    t = np.arange(16_000) / 16_000
+    soundfile.write(sound, (0.3 * np.sin(2 * np.pi * 500 * t)).astype(np.float32), 16_000)
+    bad = tmp_path / "broken.jpg"
+    bad.write_bytes(b"\xff\xd8\xff\xe0" + b"not a picture" * 10)
+    green = png_file(tmp_path, "green.png", (30, 160, 60))
+    tab.locator('[data-testid="stFileUploaderDropzoneInput"]').first.set_input_files(
+        [str(green), str(sound), str(bad)]
+    )
+    tab.wait_for_selector("text=3 files ready")
+    settle(tab)
+    tab.get_by_role("button", name="Ingest 3 files").click()
+    tab.wait_for_selector("text=Last ingest")
+    settle(tab, 2)
+    metrics = tab.locator('[data-testid="stMain"] [data-testid="stMetricValue"]').all_inner_texts()
+    assert metrics[:3] == ["2", "0", "1"], metrics  # embedded, duplicates, rejected
+    shoot(tab, "ingest")
+
+    # a search inside a stream
+    goto(tab, server, "streams")
+    tab.get_by_label("Describe a moment").fill("someone walking")
+    tab.keyboard.press("Enter")
+    assert cards(tab, 3) == 3
+    settle(tab, 2)
+    shoot(tab, "streams")
+
+    # the map, opened on a picture (as a click on it does), and the status page
+    beach = next(p for p in media_folder.files["image"] if p.name == "beach.png")
+    digest = hashlib.sha256(beach.read_bytes()).hexdigest()
+    goto(tab, server, f"map?point={point_id('imagebind_tiny', 'image', digest)}")
+    tab.wait_for_selector("text=Nearest neighbours")
+    assert cards(tab, 8) == 8
+    settle(tab, 2)
+    shoot(tab, "map")
+    goto(tab, server, "status")
+    tab.wait_for_selector("text=Embedded mode")
+    settle(tab, 2)
+    shoot(tab, "status")
+
+    for name in ("search", "search-file", "compose", "ingest", "streams", "map", "status"):
+        assert (SHOTS / f"{name}.png").stat().st_size > 10_000

@@ -1,0 +1,132 @@
+"""The dashboard's pieces that need no page: launch options, projections, colour maps,
+upload handling and the term rows' round trip."""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _flatten(table: dict, prefix: str = "") -> dict[str, object]:
+    out: dict[str, object] = {}
+    for name, value in table.items():
+        if isinstance(value, dict):
+            out.update(_flatten(value, f"{prefix}{name}."))
+        else:
+            out[f"{prefix}{name}"] = value
+    return out
+
+
+def test_launch_options_match_the_config_file():
+    from dashboard.launch import OPTIONS, command
+
+    config = _flatten(tomllib.loads((ROOT / ".streamlit" / "config.toml").read_text()))
+    assert config == OPTIONS
+    assert config["server.enableXsrfProtection"] is True and config["server.enableCORS"] is True
+    argv = command(host="127.0.0.1", port=8600)
+    assert argv[1:4] == ["-m", "streamlit", "run"] and argv[4].endswith("streamlit_app.py")
+    assert "--server.maxUploadSize=200" in argv and "--server.port=8600" in argv
+    assert "--server.address=127.0.0.1" in argv
+
+
+def test_pca_matches_an_exact_svd():
+    from dashboard.components.projection import pca_2d
+
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((400, 32)) @ np.diag(np.linspace(3, 0.1, 32))
+    got = pca_2d(x)
+    centred = x - x.mean(axis=0)
+    _, _, vt = np.linalg.svd(centred, full_matrices=False)
+    want = centred @ vt[:2].T
+    for k in range(2):  # equal up to the sign of each component
+        assert (
+            min(np.abs(got[:, k] - want[:, k]).max(), np.abs(got[:, k] + want[:, k]).max()) < 1e-6
+        )
+    assert pca_2d(x[:2]).shape == (2, 2)
+
+
+def test_colour_maps_and_scale_bar():
+    from dashboard.components import colormaps
+
+    table = colormaps.lookup_table("viridis")
+    assert table.shape == (256, 3) and tuple(table[0]) == (0x44, 0x01, 0x54)
+    assert tuple(table[-1]) == (0xFD, 0xE7, 0x25)
+    values = np.array([[0.0, 1.0], [np.nan, 0.5]], dtype=np.float32)
+    rgb = colormaps.apply(values, "inferno", 0.0, 1.0)
+    assert rgb.shape == (2, 2, 3) and tuple(rgb[1, 0]) == (0, 0, 0)
+    low, high = colormaps.robust_range(np.full((4, 4), 7.0))
+    assert high > low
+    bar = colormaps.scale_bar_html("viridis", 500.0, 8000.0, unit="mm")
+    assert "linear-gradient" in bar and "500 mm" in bar and "8,000 mm" in bar
+
+
+def test_query_files_are_only_uploads_and_get_generated_names():
+    from binding.query import QueryError, parse_query
+    from dashboard.components.session import Upload, bind_uploads, materialised
+
+    upload = Upload.of("../../evil name.png", b"\x89PNG\r\n\x1a\n" + b"\0" * 32)
+    assert "/" in upload.name  # the label is kept as a label...
+    query = parse_query(f'image:"{upload.name}" - text:"x"')
+    with materialised({upload.name: upload}) as paths:
+        path = Path(paths[upload.name])
+        assert path.name == f"{upload.sha256}.png"  # ...and never becomes a path
+        assert path.read_bytes() == upload.data
+        bound = bind_uploads(query, paths)
+        assert bound.terms[0].input.path == str(path)
+    assert not path.exists()
+    with pytest.raises(QueryError, match="upload it"):
+        bind_uploads(parse_query("image:/etc/passwd"), {})
+
+
+def test_rows_round_trip_through_the_written_form():
+    from binding.query import Query, format_query, parse_query
+    from dashboard.components import terms
+
+    state: dict = {}
+    written = '0.7*image:beach.png + id:8a0f9a4e-8a57-5b8b-9b3e-1b6f1f1d2c3a - 0.5*text:"people"'
+    rows = terms.rows_from_query(state, parse_query(written))
+    assert [r.kind for r in rows] == ["file", "stored", "text"]
+    assert [r.sign for r in rows] == ["+", "+", "\u2212"]
+    uploads = {"beach.png": object()}
+    built = [terms.row_term(terms.read_widgets(state, r), "sum", uploads)[0] for r in rows]
+    assert format_query(Query(tuple(built))) == written
+    # recommend takes examples: every weight becomes 1 with its sign
+    built = [terms.row_term(r, "recommend", uploads)[0] for r in rows]
+    assert [t.weight for t in built] == [1.0, 1.0, -1.0]
+    # a file row without its upload says what it needs
+    term, problem = terms.row_term(rows[0], "sum", {})
+    assert term is None and "upload" in problem
+
+
+def test_browsing_the_pages_never_imports_torch(tmp_path):
+    """Only a search loads the encoder: a dashboard that reads a server (distributed mode)
+    never needs torch, so showing pages must not import it."""
+    import os
+    import subprocess
+    import sys
+
+    from tests.dashboard.helpers import APP, ISOLATE, tiny_env
+
+    script = (
+        "import sys\n"
+        "from streamlit.testing.v1 import AppTest\n"
+        "for page in ('search', 'compose', 'ingest', 'streams', 'map'):\n"
+        f"    at = AppTest.from_file({str(APP)!r}, default_timeout=60)\n"
+        "    at.switch_page(f'app_pages/{page}.py')\n"
+        "    at.run()\n"
+        "    assert not at.exception, [e.value for e in at.exception]\n"
+        "print(sorted(m for m in sys.modules if m == 'torch' or m.startswith('torch.')))\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k not in ISOLATE}
+    env.update(tiny_env(tmp_path / "data", tmp_path / "cache"))
+    done = subprocess.run(
+        [sys.executable, "-c", script], env=env, cwd=tmp_path, capture_output=True, text=True,
+        timeout=180,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip().splitlines()[-1] == "[]"
