@@ -24,7 +24,7 @@ import numpy as np
 import soundfile
 
 from binding.errors import InputError
-from binding.io.image import source_name
+from binding.io.files import read_head, source_name
 from binding.io.sniff import FFMPEG_FORMATS, HEAD_BYTES, sniff
 
 #: Most samples (frames x channels) decoded from one file: an hour of 48 kHz mono, 691 MB as
@@ -72,19 +72,7 @@ def _file_argument(source: Path | str | bytes) -> Any:
 
 
 def _head_and_size(source: Path | str | bytes, label: str) -> tuple[bytes, int]:
-    if isinstance(source, bytes | bytearray | memoryview):
-        return bytes(source[:HEAD_BYTES]), len(source)
-    try:
-        with open(source, "rb") as file:
-            size = os.fstat(file.fileno()).st_size
-            head = file.read(HEAD_BYTES)
-    except FileNotFoundError:
-        raise InputError(label, "no such file") from None
-    except IsADirectoryError:
-        raise InputError(label, "is a directory, not a file") from None
-    except OSError as error:
-        raise InputError(label, f"cannot read file: {error.strerror or error}") from None
-    return head, size
+    return read_head(source, label, HEAD_BYTES)
 
 
 def _check_wav_chunks(head: bytes, size: int, label: str) -> None:

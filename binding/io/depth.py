@@ -27,12 +27,10 @@ import numpy as np
 from PIL import Image
 
 from binding.errors import InputError
+from binding.io.files import MediaSource, read_media, source_name
 from binding.io.image import (
     MAX_IMAGE_PIXELS,
-    MediaSource,
     open_image,
-    read_media,
-    source_name,
     upright,
 )
 from binding.io.npy import is_npy, load_npy

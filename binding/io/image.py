@@ -13,73 +13,21 @@ from __future__ import annotations
 
 import contextlib
 import io
-import os
 import warnings
 from collections.abc import Iterator, Sequence
-from typing import TypeAlias
 
 import numpy as np
 from PIL import Image, ImageOps
 
 from binding.errors import InputError
-
-#: What the decoders accept: a path, or the encoded bytes themselves.
-MediaSource: TypeAlias = str | os.PathLike[str] | bytes | bytearray | memoryview
+from binding.io.files import MediaSource, read_media, source_name
 
 #: The formats Pillow may try on user bytes (Pillow format names).
 IMAGE_FORMATS: tuple[str, ...] = ("JPEG", "PNG", "WEBP", "BMP", "GIF", "TIFF")
 # Pillow's own warning threshold (PIL.Image.MAX_IMAGE_PIXELS, 1024 * 1024 * 1024 // 4 // 3).
 MAX_IMAGE_PIXELS = 89_478_485
-# Largest encoded file read into memory (a 89 Mpx PNG of noise is about 270 MB).
-MAX_MEDIA_BYTES = 512 * 1024 * 1024
-
-_BYTES_NAME = "<bytes>"
 # Images up to this size skip the data-coverage check (2048 x 2048)
 _COVERAGE_EXEMPT_PIXELS = 2048 * 2048
-
-
-def source_name(source: MediaSource, name: str | None = None) -> str:
-    """What error messages call `source`: `name` if given, else the path, else `<bytes>`."""
-    if name is not None:
-        return name
-    if isinstance(source, bytes | bytearray | memoryview):
-        return _BYTES_NAME
-    if isinstance(source, str | os.PathLike):
-        return os.fspath(source)
-    return f"<{type(source).__name__}>"
-
-
-def read_media(
-    source: MediaSource, *, name: str | None = None, max_bytes: int = MAX_MEDIA_BYTES
-) -> bytes:
-    """The encoded bytes of `source` (a path or bytes), refusing empty and oversized inputs."""
-    label = source_name(source, name)
-    if isinstance(source, bytes | bytearray | memoryview):
-        content = bytes(source)
-    elif isinstance(source, str | os.PathLike):
-        try:
-            with open(source, "rb") as file:
-                size = os.fstat(file.fileno()).st_size
-                if size > max_bytes:
-                    raise InputError(label, f"file is {size:,} bytes, over the {max_bytes:,} limit")
-                # Read what fstat promised, plus one byte to notice a file that grew: asking
-                # for max_bytes + 1 would make CPython reserve the whole limit up front.
-                content = file.read(size + 1)
-        except FileNotFoundError:
-            raise InputError(label, "no such file") from None
-        except IsADirectoryError:
-            raise InputError(label, "is a directory, not a file") from None
-        except PermissionError:
-            raise InputError(label, "permission denied") from None
-        except OSError as error:
-            raise InputError(label, f"cannot read file: {error.strerror or error}") from None
-    else:
-        raise InputError(label, f"expected a path or bytes, got {type(source).__name__}")
-    if not content:
-        raise InputError(label, "empty file (0 bytes)")
-    if len(content) > max_bytes:
-        raise InputError(label, f"input is over the {max_bytes:,} byte limit")
-    return content
 
 
 def open_image(

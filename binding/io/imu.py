@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import csv
 import math
-import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -37,7 +36,7 @@ from pathlib import Path
 import numpy as np
 
 from binding.errors import InputError
-from binding.io.image import source_name
+from binding.io.files import read_media, source_name
 from binding.io.npy import is_npy, load_npy
 from binding.io.sniff import csv_delimiter
 
@@ -130,30 +129,7 @@ def imu_columns(header: list[str]) -> tuple[list[int], int | None, float | None]
 
 
 def _read_bytes(source: Path | str | bytes, label: str) -> bytes:
-    # Not binding.io.image.read_media: its `read(max_bytes + 1)` makes CPython allocate the
-    # whole limit (512 MB) up front, whatever the file's size.
-    if isinstance(source, bytes | bytearray | memoryview):
-        content = bytes(source)
-    else:
-        try:
-            with open(source, "rb") as file:
-                size = os.fstat(file.fileno()).st_size
-                if size > MAX_IMU_BYTES:
-                    raise InputError(
-                        label, f"file is {size:,} bytes, over the {MAX_IMU_BYTES:,} limit"
-                    )
-                content = file.read()
-        except FileNotFoundError:
-            raise InputError(label, "no such file") from None
-        except IsADirectoryError:
-            raise InputError(label, "is a directory, not a file") from None
-        except OSError as error:
-            raise InputError(label, f"cannot read file: {error.strerror or error}") from None
-    if not content:
-        raise InputError(label, "empty file (0 bytes)")
-    if len(content) > MAX_IMU_BYTES:
-        raise InputError(label, f"input is over the {MAX_IMU_BYTES:,} byte limit")
-    return content
+    return read_media(source, name=label, max_bytes=MAX_IMU_BYTES)
 
 
 def decode_imu(

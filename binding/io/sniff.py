@@ -22,6 +22,7 @@ from typing import Literal
 import numpy as np
 
 from binding.errors import InputError
+from binding.io.files import read_head
 from binding.modality import Modality
 
 #: How much of a file sniffing reads (magic numbers, the npy header, a CSV header line).
@@ -307,19 +308,10 @@ def sniff(head: bytes) -> MediaKind | None:
 
 def _read_head(source: Path | str | bytes, label: str) -> tuple[bytes, str | None]:
     """The first bytes of `source` and its lower-case extension (None for bytes)."""
+    head, _ = read_head(source, label, HEAD_BYTES)
     if isinstance(source, bytes | bytearray | memoryview):
-        return bytes(source[:HEAD_BYTES]), None
-    path = Path(source)
-    try:
-        with open(path, "rb") as file:
-            head = file.read(HEAD_BYTES)
-    except FileNotFoundError:
-        raise InputError(label, "no such file") from None
-    except IsADirectoryError:
-        raise InputError(label, "is a directory, not a file") from None
-    except OSError as error:
-        raise InputError(label, f"cannot read file: {error.strerror or error}") from None
-    return head, path.suffix.lower() or None
+        return head, None
+    return head, Path(source).suffix.lower() or None
 
 
 def _npy_shape(head: bytes, label: str) -> tuple[tuple[int, ...], np.dtype]:

@@ -26,7 +26,7 @@ import numpy as np
 
 from binding.errors import InputError
 from binding.io.audio import MAX_AUDIO_SAMPLES, Audio, decode_audio_track
-from binding.io.image import source_name
+from binding.io.files import source_name
 
 #: Largest frame accepted, in pixels (8K UHD is 33 Mpx); decoded frames are width x height x 3 bytes.
 MAX_VIDEO_PIXELS = 8192 * 8192
