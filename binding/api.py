@@ -34,6 +34,8 @@ from binding.store.base import Filter, Hit, PointId
 
 if TYPE_CHECKING:
     from binding.encoder import Encoder
+    from binding.executor import Executor
+    from binding.jobs import Jobs
     from binding.query.explain import Explanation
     from binding.query.terms import Query
     from binding.store.base import Store
@@ -135,6 +137,7 @@ class Engine:
         self._owns_store = store is None
         self._lock = threading.RLock()
         self._closed = False
+        self._executor: Executor | None = None
 
     # -- parts, opened on first use -------------------------------------------------------
 
@@ -191,9 +194,7 @@ class Engine:
         already stored is skipped as a duplicate; a bad file is rejected with its reason and
         the others go on. `progress` is called with each file's outcome as it is known.
         """
-        from binding.ingest import ingest_paths
-
-        return ingest_paths(
+        return self.executor.ingest(
             self, sources, modality=modality, tags=tags, recursive=recursive, progress=progress
         )
 
@@ -206,9 +207,41 @@ class Engine:
         tags: Sequence[str] = (),
     ) -> FileOutcome:
         """Embed an upload: its bytes are kept under their hash, `name` only as a label."""
+        if self.settings.broker_url:  # a worker embeds it; wait for its outcome
+            job_id = self.submit_bytes(name, data, modality=modality, tags=tags)
+            self.jobs.wait(job_id)
+            return self.jobs.outcomes(job_id)[0]
         from binding.ingest import ingest_bytes
 
         return ingest_bytes(self, name, data, modality=modality, tags=tags)
+
+    def submit(
+        self,
+        sources: Sequence[str | Path],
+        *,
+        modality: Modality | str | None = None,
+        tags: Sequence[str] = (),
+        recursive: bool = True,
+    ) -> str:
+        """Start ingesting files and return the job's id (see `jobs.status`).
+
+        With workers (BINDING_BROKER_URL set) this returns once the files are queued; in
+        embedded mode the job runs here and is finished when this returns.
+        """
+        return self.executor.submit(
+            self, sources, modality=modality, tags=tags, recursive=recursive
+        )
+
+    def submit_bytes(
+        self,
+        name: str,
+        data: bytes,
+        *,
+        modality: Modality | str | None = None,
+        tags: Sequence[str] = (),
+    ) -> str:
+        """Start embedding an upload and return the job's id (see `jobs.status`)."""
+        return self.executor.submit_bytes(self, name, data, modality=modality, tags=tags)
 
     def ingest_media(
         self,
@@ -226,7 +259,24 @@ class Engine:
     # -- search ---------------------------------------------------------------------------
 
     def _embed_inputs(self, modality: Modality, inputs: list[str | Path]) -> np.ndarray:
-        return self.encoder.embed(modality, inputs)
+        return self.executor.embed(self, modality, inputs)
+
+    @property
+    def executor(self) -> Executor:
+        """Where ingest and query embedding run: Celery workers when BINDING_BROKER_URL is
+        set, else this process. Chosen once."""
+        with self._lock:
+            if self._executor is None:
+                from binding.executor import executor_for
+
+                self._executor = executor_for(self.settings)
+            return self._executor
+
+    @property
+    def jobs(self) -> Jobs:
+        """Job records: `engine.jobs.status(job_id)` counts embedded, duplicate, rejected
+        and pending files, with the reasons."""
+        return self.executor.jobs
 
     def embed_query(self, query: Query) -> np.ndarray:
         """Each term's vector, L2-normalised: (T, D) float32."""
@@ -368,6 +418,9 @@ class Engine:
                 self._store.close()
             self._store = None
             self._closed = True
+            if self._executor is not None:
+                self._executor.close()
+                self._executor = None
 
     def __enter__(self) -> Engine:
         return self
