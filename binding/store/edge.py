@@ -162,10 +162,17 @@ class EdgeStore:
             raise ConfigurationError(f"no store at {self.path}; ingest something first")
         self.path.mkdir(parents=True, exist_ok=True)
         self._lock_fd = self._take_folder_lock()
+        self._shard: Any = None
         try:
             self._recover()
             if record_path.exists():
-                record = json.loads(record_path.read_text())
+                try:
+                    record = json.loads(record_path.read_text())
+                except ValueError:
+                    raise ConfigurationError(
+                        f"{record_path} is damaged (not JSON); it should read "
+                        f"{json.dumps(collection_record(model, self.dim))}"
+                    ) from None
                 check_record(record, model=model, dim=self.dim, where=f"the store at {self.path}")
                 self._shard = self._load(self.path / SHARD_DIR)
             else:
@@ -178,8 +185,11 @@ class EdgeStore:
                 tmp = record_path.with_suffix(".tmp")
                 tmp.write_text(json.dumps(collection_record(model, self.dim), indent=1))
                 tmp.replace(record_path)
-            self._ensure_payload_indexes()
+            if not read_only:
+                self._ensure_payload_indexes()
         except BaseException:
+            if self._shard is not None:
+                self._shard.close()
             self._release_folder_lock()
             raise
 
@@ -207,8 +217,10 @@ class EdgeStore:
 
     def _load(self, shard_path: Path) -> Any:
         try:
-            # Passing the config applies today's options to future index builds.
-            return self._qe.EdgeShard.load(str(shard_path), self._config())
+            # Passing the config applies today's options to future index builds (and writes
+            # them into the shard, which a read-only open must not do).
+            config = None if self.read_only else self._config()
+            return self._qe.EdgeShard.load(str(shard_path), config)
         except Exception as e:
             if "WouldBlock" in str(e):
                 raise self._busy_error(None) from e

@@ -81,6 +81,10 @@ def test_the_record_beside_the_shard(tmp_path: Path) -> None:
     with pytest.raises(ConfigurationError, match="format 99"):
         EdgeStore(tmp_path / "s", model=MODEL, dim=DIM)
 
+    (tmp_path / "s" / RECORD_FILE).write_text('{"binding_format": 1, "mod')
+    with pytest.raises(ConfigurationError, match="damaged"):
+        EdgeStore(tmp_path / "s", model=MODEL, dim=DIM)
+
     (tmp_path / "s" / RECORD_FILE).unlink()
     with pytest.raises(ConfigurationError, match="not made by binding"):
         EdgeStore(tmp_path / "s", model=MODEL, dim=DIM)
@@ -120,14 +124,13 @@ def test_background_build_keeps_answering_and_keeps_writes(tmp_path: Path) -> No
     store.upsert(points)
     assert store.info().details["indexed_vectors"] == 0
 
-    answers: list[float] = []
+    answers: list[tuple[float, int]] = []  # (answered at, hits)
     stop = threading.Event()
 
     def query() -> None:
         while not stop.is_set():
-            t = time.perf_counter()
-            assert len(store.search(base[len(answers) % 100], limit=5)) == 5
-            answers.append(time.perf_counter() - t)
+            hits = store.search(base[len(answers) % 100], limit=5)
+            answers.append((time.perf_counter(), len(hits)))
 
     reader = threading.Thread(target=query)
     reader.start()
@@ -146,6 +149,7 @@ def test_background_build_keeps_answering_and_keeps_writes(tmp_path: Path) -> No
     gone = store.delete(filter=Filter(source="/data/file10.bin"))  # points 20 and 21
     assert gone == 2
     assert build.wait(120), "the index build did not finish"
+    finished = time.perf_counter()
     stop.set()
     reader.join()
 
@@ -157,7 +161,10 @@ def test_background_build_keeps_answering_and_keeps_writes(tmp_path: Path) -> No
     assert store.retrieve([points[0].id])[0].payload == {"modality": "text", "tags": ["changed"]}
     assert store.retrieve([points[1].id, points[20].id, points[21].id]) == []
     assert store.count(Filter(tags=frozenset({"new"}))) == 50
-    assert len(answers) > 0, "no query was answered during the build"
+    child_ran = build.started + build.copy_s
+    during = [hits for at, hits in answers if child_ran <= at <= finished]
+    assert len(during) > 0, "no query was answered while the child built the index"
+    assert all(hits == 5 for _, hits in answers)
     store.close()
 
     # What the build made is what reopens.
