@@ -179,7 +179,7 @@ def doctor_command(model: ModelOpt = None) -> None:
             check.status
         ]
         problems += check.status == "fail"
-        table.add_row(check.name, mark, check.detail)
+        table.add_row(check.name, mark, escape(check.detail))
     out.print(table)
     if problems:
         raise typer.Exit(1)

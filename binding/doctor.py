@@ -65,8 +65,8 @@ def run_checks(settings: Settings, *, model: str | None = None) -> list[Check]:
         ("av", "video"),
         ("ftfy", "text"),
         ("safetensors", "fast checkpoint loading"),
-        ("qdrant_edge", "the embedded store (pip install 'binding[store]')"),
-        ("qdrant_client", "the Qdrant server store (pip install 'binding[store]')"),
+        ("qdrant_edge", "the embedded store"),
+        ("qdrant_client", "the Qdrant server store"),
     ):
         found = importlib.util.find_spec(module) is not None
         checks.append(
