@@ -4,18 +4,19 @@ Layout of a store folder (`<data_dir>/store/<collection>/`):
 
     binding-store.json   model, dimension and format version (checked on every open)
     binding.lock         held (flock) by the process that has the store open; holds its pid
-    shard/               the Qdrant Edge shard
-    shard.build/         a copy being indexed by a child process (removed on open)
-    shard.old/           the shard a finished build replaced (removed on open)
+    current-shard        the name of the live shard folder, e.g. `shard-000002`
+    shard-000002/        the live Qdrant Edge shard
+    shard-000003/        a copy being indexed by a child process (removed on open if not live)
 
 Indexing. Qdrant Edge's `optimize()` builds HNSW while holding the Python GIL (44 s at 100k
 points), so no thread of the process can run meanwhile. `optimize()` here therefore never
-builds in this process: it flushes, copies `shard/` to `shard.build/` (writes wait, queries
-go on), and a child process loads the copy and optimizes it. This process keeps serving
-queries and writes from `shard/`, noting the ids it writes. When the child is done, the
-noted points are copied into the build (writes wait), and the build replaces `shard/`
-(queries wait for a close, two renames and a load). Until then, points not yet indexed sit in
-appendable segments that Qdrant searches exactly, so results stay correct throughout.
+builds in this process: it flushes, copies the live shard to the next `shard-NNNNNN/` (writes
+wait, queries go on), and a child process loads the copy and optimizes it. This process keeps
+serving queries and writes from the live shard, noting the ids it writes. When the child is
+done, this process loads the build, copies the noted points into it (the last few with writes
+waiting), points `current-shard` at it and swaps the two shard objects: queries never wait
+for more than that swap of references. Until then, points not yet indexed sit in appendable
+segments that Qdrant searches exactly, so results stay correct throughout.
 See docs/store.md for the measurements behind this.
 """
 
@@ -26,6 +27,7 @@ import fcntl
 import json
 import logging
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -54,9 +56,10 @@ log = logging.getLogger(__name__)
 
 RECORD_FILE = "binding-store.json"
 LOCK_FILE = "binding.lock"
-SHARD_DIR = "shard"
-BUILD_DIR = "shard.build"
-OLD_DIR = "shard.old"
+CURRENT_FILE = "current-shard"
+FIRST_SHARD = "shard-000001"
+# Shard folders this store makes (and may remove): shard-NNNNNN.
+_SHARD_NAME = re.compile(r"shard-\d{6}")
 
 #: Most distinct values `facet` returns.
 FACET_LIMIT = 100_000
@@ -113,6 +116,7 @@ class IndexBuild:
     """A background index build: a child process optimizing a copy of the shard."""
 
     started: float
+    folder: Path
     process: subprocess.Popen[bytes] | None = None
     touched: set[UUID] = field(default_factory=set)  # ids written while it runs
     done: threading.Event = field(default_factory=threading.Event)
@@ -120,7 +124,7 @@ class IndexBuild:
     cancelled: bool = False
     copy_s: float = 0.0  # writes waited this long for the copy
     build_s: float = 0.0  # the child's run
-    swap_s: float = 0.0  # queries waited this long for the swap
+    swap_s: float = 0.0  # writes waited this long for the last replay round and the swap
     replayed: int = 0  # points written during the build and carried over (per round)
 
     def wait(self, timeout: float | None = None) -> bool:
@@ -163,8 +167,9 @@ class EdgeStore:
         self.path.mkdir(parents=True, exist_ok=True)
         self._lock_fd = self._take_folder_lock()
         self._shard: Any = None
+        self._shard_name: str | None = None
         try:
-            self._recover()
+            self._shard_name = self._recover()
             if record_path.exists():
                 try:
                     record = json.loads(record_path.read_text())
@@ -174,17 +179,24 @@ class EdgeStore:
                         f"{json.dumps(collection_record(model, self.dim))}"
                     ) from None
                 check_record(record, model=model, dim=self.dim, where=f"the store at {self.path}")
-                self._shard = self._load(self.path / SHARD_DIR)
+                if self._shard_name is None:
+                    raise ConfigurationError(
+                        f"the store at {self.path} has no {CURRENT_FILE} naming its live shard; "
+                        "write the name of its newest shard-NNNNNN folder into that file, or "
+                        "re-ingest into another BINDING_COLLECTION"
+                    )
+                self._shard = self._load(self.path / self._shard_name)
             else:
-                if (self.path / SHARD_DIR).exists():
+                if self._shard_name is not None:
                     raise ConfigurationError(
                         f"{self.path} holds a shard but no {RECORD_FILE}; it was not made by "
                         "binding. Choose another BINDING_COLLECTION or BINDING_DATA_DIR"
                     )
-                self._shard = qe.EdgeShard.create(str(self.path / SHARD_DIR), self._config())
-                tmp = record_path.with_suffix(".tmp")
-                tmp.write_text(json.dumps(collection_record(model, self.dim), indent=1))
-                tmp.replace(record_path)
+                self._shard = qe.EdgeShard.create(str(self.path / FIRST_SHARD), self._config())
+                self._point_at(FIRST_SHARD)
+                _write_atomically(
+                    record_path, json.dumps(collection_record(model, self.dim), indent=1)
+                )
             if not read_only:
                 self._ensure_payload_indexes()
         except BaseException:
@@ -253,13 +265,28 @@ class EdgeStore:
             os.close(self._lock_fd)  # closing releases the flock
             self._lock_fd = -1
 
-    def _recover(self) -> None:
-        """Finish or undo what a process that died mid-build left behind."""
-        shard, build, old = (self.path / d for d in (SHARD_DIR, BUILD_DIR, OLD_DIR))
-        if not shard.exists() and old.exists():
-            old.rename(shard)  # died between the two renames of a swap
-        shutil.rmtree(build, ignore_errors=True)
-        shutil.rmtree(old, ignore_errors=True)
+    def _recover(self) -> str | None:
+        """The live shard's folder name; removes shard folders that are not live (builds that
+        a dead process left, or a shard a finished build replaced)."""
+        current = self.path / CURRENT_FILE
+        if not current.exists() and (self.path / "shard").is_dir():
+            # A store from before `current-shard`: its one shard folder was `shard/`.
+            (self.path / "shard").rename(self.path / FIRST_SHARD)
+            _write_atomically(current, FIRST_SHARD + "\n")
+        name = current.read_text().strip() if current.exists() else None
+        if name is not None and not _SHARD_NAME.fullmatch(name):
+            raise ConfigurationError(f"{current} names {name!r}, not a shard folder; it is damaged")
+        if name is None:
+            return None  # nothing is removed from a store that does not say which shard is live
+        for folder in self.path.iterdir():
+            if folder.is_dir() and _SHARD_NAME.fullmatch(folder.name) and folder.name != name:
+                shutil.rmtree(folder, ignore_errors=True)
+        return name
+
+    def _point_at(self, name: str) -> None:
+        """Make `name` the live shard, atomically (a crash leaves the old or the new name)."""
+        _write_atomically(self.path / CURRENT_FILE, name + "\n")
+        self._shard_name = name
 
     def _ensure_payload_indexes(self) -> None:
         qe = self._qe
@@ -558,13 +585,15 @@ class EdgeStore:
         with self._write_lock:
             if self._build is not None:
                 return self._build
-            build = IndexBuild(started=time.perf_counter())
-            target = self.path / BUILD_DIR
+            assert self._shard_name is not None
+            number = int(self._shard_name.rsplit("-", 1)[1]) + 1
+            target = self.path / f"shard-{number:06d}"
+            build = IndexBuild(started=time.perf_counter(), folder=target)
             shutil.rmtree(target, ignore_errors=True)
             with self._lock:
                 self._shard.flush()
             # Queries go on during the copy (file copies release the GIL); writes wait.
-            shutil.copytree(self.path / SHARD_DIR, target)
+            shutil.copytree(self.path / self._shard_name, target)
             build.copy_s = time.perf_counter() - build.started
             build.process = subprocess.Popen(
                 [
@@ -584,7 +613,7 @@ class EdgeStore:
 
     def _finish_build(self, build: IndexBuild) -> None:
         assert build.process is not None
-        target = self.path / BUILD_DIR
+        target = build.folder
         try:
             _, stderr = build.process.communicate()
             build.build_s = time.perf_counter() - build.started - build.copy_s
@@ -599,7 +628,7 @@ class EdgeStore:
             build.error = f"{type(e).__name__}: {e}"
             log.exception("index build of %s failed", self.path)
         finally:
-            if build.error:
+            if build.error and target.name != self._shard_name:
                 shutil.rmtree(target, ignore_errors=True)
             self._last_build = build
             self._build = None
@@ -617,25 +646,23 @@ class EdgeStore:
                     batch, build.touched = build.touched, set()
                 build.replayed += self._replay(built, batch)
             with self._write_lock:
+                t0 = time.perf_counter()
                 if self._closed:
                     build.error = "cancelled"
                     return
                 batch, build.touched = build.touched, set()
                 build.replayed += self._replay(built, batch)
                 built.flush()
-                built.close()
-                built = None
-                t0 = time.perf_counter()
-                with self._lock:  # queries wait from here: a close, two renames and a load
-                    self._shard.close()
-                    (self.path / SHARD_DIR).rename(self.path / OLD_DIR)
-                    target.rename(self.path / SHARD_DIR)
-                    self._shard = self._load(self.path / SHARD_DIR)
+                old_shard, old_name = self._shard, self._shard_name
+                self._point_at(target.name)
+                with self._lock:  # queries wait only for this
+                    self._shard, built = built, None
+                old_shard.close()
                 build.swap_s = time.perf_counter() - t0
         finally:
             if built is not None:
                 built.close()
-        shutil.rmtree(self.path / OLD_DIR, ignore_errors=True)
+        shutil.rmtree(self.path / str(old_name), ignore_errors=True)
 
     def _replay(self, built: Any, ids: set[UUID]) -> int:
         """Make `built` hold what this shard holds for `ids`: the points, or their absence."""
@@ -673,7 +700,8 @@ class EdgeStore:
             self._closed = True
             self._shard.flush()
             self._shard.close()
-        shutil.rmtree(self.path / BUILD_DIR, ignore_errors=True)
+        if build is not None and build.folder.name != self._shard_name:
+            shutil.rmtree(build.folder, ignore_errors=True)
         self._release_folder_lock()
 
     def __enter__(self) -> EdgeStore:
@@ -684,6 +712,20 @@ class EdgeStore:
 
     def __repr__(self) -> str:
         return f"EdgeStore({str(self.path)!r}, model={self.model!r}, dim={self.dim})"
+
+
+def _write_atomically(path: Path, text: str) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "w") as f:
+        f.write(text)
+        f.flush()
+        os.fsync(f.fileno())
+    tmp.replace(path)
+    directory = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(directory)
+    finally:
+        os.close(directory)
 
 
 def _vector(v: Any) -> np.ndarray:

@@ -17,7 +17,7 @@ from binding.config import Settings
 from binding.errors import ConfigurationError
 from binding.store import open_store
 from binding.store.base import Filter, Point
-from binding.store.edge import BUILD_DIR, OLD_DIR, RECORD_FILE, SHARD_DIR, EdgeOptions, EdgeStore
+from binding.store.edge import CURRENT_FILE, RECORD_FILE, EdgeOptions, EdgeStore
 from binding.store.qdrant import QdrantStore
 
 from .conftest import DIM, MODEL, make_points
@@ -90,21 +90,42 @@ def test_the_record_beside_the_shard(tmp_path: Path) -> None:
         EdgeStore(tmp_path / "s", model=MODEL, dim=DIM)
 
 
+def shard_folders(store_folder: Path) -> list[str]:
+    return sorted(p.name for p in store_folder.iterdir() if p.name.startswith("shard"))
+
+
 def test_what_a_dead_build_left_behind_is_cleared(tmp_path: Path) -> None:
     points = make_points(20)
     with EdgeStore(tmp_path / "s", model=MODEL, dim=DIM) as store:
         store.upsert(points)
-    (tmp_path / "s" / BUILD_DIR).mkdir()
-    (tmp_path / "s" / BUILD_DIR / "junk").write_text("half a copy")
+    assert (tmp_path / "s" / CURRENT_FILE).read_text() == "shard-000001\n"
+    # A copy a dead process was indexing.
+    (tmp_path / "s" / "shard-000002").mkdir()
+    (tmp_path / "s" / "shard-000002" / "junk").write_text("half a copy")
     with EdgeStore(tmp_path / "s", model=MODEL, dim=DIM) as store:
         assert store.count() == 20
-    assert not (tmp_path / "s" / BUILD_DIR).exists()
+    assert shard_folders(tmp_path / "s") == ["shard-000001"]
 
-    # Died between the two renames of a swap: the old shard is put back.
-    (tmp_path / "s" / SHARD_DIR).rename(tmp_path / "s" / OLD_DIR)
+
+def test_a_store_from_before_current_shard_is_adopted(tmp_path: Path) -> None:
+    with EdgeStore(tmp_path / "s", model=MODEL, dim=DIM) as store:
+        store.upsert(make_points(20))
+    (tmp_path / "s" / "shard-000001").rename(tmp_path / "s" / "shard")
+    (tmp_path / "s" / CURRENT_FILE).unlink()
     with EdgeStore(tmp_path / "s", model=MODEL, dim=DIM) as store:
         assert store.count() == 20
-    assert not (tmp_path / "s" / OLD_DIR).exists()
+    assert shard_folders(tmp_path / "s") == ["shard-000001"]
+
+
+def test_a_store_without_its_current_shard_is_refused(tmp_path: Path) -> None:
+    EdgeStore(tmp_path / "s", model=MODEL, dim=DIM).close()
+    (tmp_path / "s" / CURRENT_FILE).write_text("../../etc\n")
+    with pytest.raises(ConfigurationError, match="damaged"):
+        EdgeStore(tmp_path / "s", model=MODEL, dim=DIM)
+    (tmp_path / "s" / CURRENT_FILE).unlink()
+    with pytest.raises(ConfigurationError, match="no current-shard"):
+        EdgeStore(tmp_path / "s", model=MODEL, dim=DIM)
+    assert shard_folders(tmp_path / "s") == ["shard-000001"]  # nothing removed
 
 
 def _clustered(n: int, dim: int, seed: int) -> np.ndarray:
@@ -171,7 +192,7 @@ def test_background_build_keeps_answering_and_keeps_writes(tmp_path: Path) -> No
     with EdgeStore(tmp_path / "s", model=MODEL, dim=dim, options=SMALL_INDEX) as again:
         assert again.count() == 2047
         assert again.info().details["indexed_vectors"] >= 1997
-        assert not (tmp_path / "s" / BUILD_DIR).exists() and not (tmp_path / "s" / OLD_DIR).exists()
+        assert shard_folders(tmp_path / "s") == ["shard-000002"]
 
 
 def test_close_during_a_build_drops_the_build_not_the_data(tmp_path: Path) -> None:
@@ -184,7 +205,7 @@ def test_close_during_a_build_drops_the_build_not_the_data(tmp_path: Path) -> No
     assert build is not None and build.done.is_set() and build.error == "cancelled"
     with EdgeStore(tmp_path / "s", model=MODEL, dim=dim, options=SMALL_INDEX) as again:
         assert again.count() == 2000
-        assert not (tmp_path / "s" / BUILD_DIR).exists()
+        assert shard_folders(tmp_path / "s") == ["shard-000001"]
 
 
 def test_a_build_starts_by_itself_past_the_threshold(tmp_path: Path) -> None:
