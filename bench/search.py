@@ -220,6 +220,7 @@ def bench_edge(
         hnsw_ef_construct=args.ef_construct,
         hnsw_ef=args.ef,
         quantization=args.quantization,
+        full_scan_points=args.full_scan_points,
         auto_index_points=None,
         build_niceness=args.build_niceness,
     )
@@ -589,6 +590,12 @@ def main() -> None:
     ap.add_argument("--ef-sweep", default="64,128,256,512")
     ap.add_argument("--quantization", default=EdgeOptions.quantization, choices=["none", "int8"])
     ap.add_argument(
+        "--full-scan-points",
+        type=int,
+        default=EdgeOptions.full_scan_points,
+        help="filtered searches matching fewer points per segment scan them instead of the graph",
+    )
+    ap.add_argument(
         "--build-niceness",
         type=int,
         default=0,
@@ -642,6 +649,7 @@ def main() -> None:
             "hnsw_ef_construct": args.ef_construct,
             "hnsw_ef": args.ef,
             "quantization": args.quantization,
+            "full_scan_points": args.full_scan_points,
         },
         "sizes": {},
     }

@@ -16,6 +16,7 @@ from qdrant_client.http import models as qm
 
 from binding.errors import InputError
 from binding.store.base import Filter, PointId
+from binding.store.validation import MODALITY_TAGS
 
 #: Payload fields every collection indexes, and how (keyword match or float range).
 INDEXED_FIELDS: dict[str, str] = {
@@ -25,7 +26,11 @@ INDEXED_FIELDS: dict[str, str] = {
     "source": "keyword",
     "sha256": "keyword",
     "time": "float",  # seconds since the epoch
+    MODALITY_TAGS: "keyword",  # derived by the stores: "<modality>/<tag>" per tag
 }
+
+#: Most `<modality>/<tag>` pairs one combined condition may list; past it, two conditions.
+MAX_PAIRS = 256
 
 
 def to_uuid(point_id: PointId) -> UUID:
@@ -51,6 +56,15 @@ def matches_nothing(f: Filter | None) -> bool:
     return f.time_from is not None and f.time_to is not None and f.time_from > f.time_to
 
 
+def check_facet_key(key: str) -> None:
+    """Facets count the values of a keyword field callers see (not the derived one)."""
+    keys = [k for k, kind in INDEXED_FIELDS.items() if kind == "keyword" and k != MODALITY_TAGS]
+    if key not in keys:
+        raise InputError(
+            "facet", f"{key!r} is not a keyword field; choose one of: {', '.join(keys)}"
+        )
+
+
 def check(f: Filter | None) -> None:
     """Reject filters no engine can run (NaN bounds, non-string values)."""
     if f is None:
@@ -69,8 +83,39 @@ def check(f: Filter | None) -> None:
             raise InputError("filter", f"{name} must hold strings, not {sorted(map(repr, values))}")
 
 
-def to_edge(f: Filter | None) -> Any:
-    """`qdrant_edge.Filter`, or None for no condition. Call `matches_nothing` first."""
+def keyword_conditions(f: Filter, modality_tags: bool) -> list[tuple[str, list[str]]]:
+    """(field, any of these values) pairs that must all hold, for the keyword fields of `f`.
+
+    With `modality_tags` (the collection derives that field on every point), modalities and
+    tags together become one condition on it: a point matches "modality in M and a tag in T"
+    exactly when one of its `<modality>/<tag>` values is in M x T.
+    """
+    out: list[tuple[str, list[str]]] = []
+    modalities, tags = f.modalities, f.tags
+    if (
+        modality_tags
+        and modalities is not None
+        and tags is not None
+        and len(modalities) * len(tags) <= MAX_PAIRS
+    ):
+        out.append((MODALITY_TAGS, sorted(f"{m}/{t}" for m in modalities for t in tags)))
+    else:
+        if modalities is not None:
+            out.append(("modality", sorted(modalities)))
+        if tags is not None:
+            out.append(("tags", sorted(tags)))
+    for key in ("stream", "source", "sha256"):
+        value = getattr(f, key)
+        if value is not None:
+            out.append((key, [value]))
+    return out
+
+
+def to_edge(f: Filter | None, *, modality_tags: bool = False) -> Any:
+    """`qdrant_edge.Filter`, or None for no condition. Call `matches_nothing` first.
+
+    `modality_tags`: the collection's points carry `MODALITY_TAGS` (see `keyword_conditions`).
+    """
     import qdrant_edge as qe
 
     if f is None or f.is_empty():
@@ -78,14 +123,10 @@ def to_edge(f: Filter | None) -> Any:
     check(f)
     must: list[Any] = []
     must_not: list[Any] = []
-    if f.modalities is not None:
-        must.append(qe.FieldCondition("modality", match=qe.MatchAny(sorted(f.modalities))))
-    if f.tags is not None:
-        must.append(qe.FieldCondition("tags", match=qe.MatchAny(sorted(f.tags))))
-    for key in ("stream", "source", "sha256"):
-        value = getattr(f, key)
-        if value is not None:
-            must.append(qe.FieldCondition(key, match=qe.MatchValue(value)))
+    for key, values in keyword_conditions(f, modality_tags):
+        # One value: MatchValue, which Qdrant checks faster than MatchAny.
+        match = qe.MatchValue(values[0]) if len(values) == 1 else qe.MatchAny(values)
+        must.append(qe.FieldCondition(key, match=match))
     if f.time_from is not None or f.time_to is not None:
         bounds = qe.RangeFloat(
             gte=None if f.time_from is None else float(f.time_from),
@@ -99,21 +140,19 @@ def to_edge(f: Filter | None) -> Any:
     return qe.Filter(must=must or None, must_not=must_not or None)
 
 
-def to_qdrant(f: Filter | None) -> qm.Filter | None:
-    """`qdrant_client` filter, or None for no condition. Call `matches_nothing` first."""
+def to_qdrant(f: Filter | None, *, modality_tags: bool = False) -> qm.Filter | None:
+    """`qdrant_client` filter, or None for no condition. Call `matches_nothing` first.
+
+    `modality_tags`: as in `to_edge`.
+    """
     if f is None or f.is_empty():
         return None
     check(f)
     must: list[Any] = []
     must_not: list[Any] = []
-    if f.modalities is not None:
-        must.append(qm.FieldCondition(key="modality", match=qm.MatchAny(any=sorted(f.modalities))))
-    if f.tags is not None:
-        must.append(qm.FieldCondition(key="tags", match=qm.MatchAny(any=sorted(f.tags))))
-    for key in ("stream", "source", "sha256"):
-        value = getattr(f, key)
-        if value is not None:
-            must.append(qm.FieldCondition(key=key, match=qm.MatchValue(value=value)))
+    for key, values in keyword_conditions(f, modality_tags):
+        match = qm.MatchValue(value=values[0]) if len(values) == 1 else qm.MatchAny(any=values)
+        must.append(qm.FieldCondition(key=key, match=match))
     if f.time_from is not None or f.time_to is not None:
         bounds = qm.Range(
             gte=None if f.time_from is None else float(f.time_from),

@@ -28,8 +28,10 @@ from binding.store.base import CollectionInfo, Filter, Hit, Point, PointId
 from binding.store.validation import (
     check_record,
     collection_record,
+    has_modality_tags,
     point_payload,
     point_vectors,
+    public_payload,
     query_vector,
 )
 
@@ -124,6 +126,7 @@ class QdrantStore:
         check_record(
             info.config.metadata, model=self.model, dim=self.dim, where=f"the {self.where}"
         )
+        self._modality_tags = has_modality_tags(info.config.metadata)
         params = info.config.params.vectors
         size = params.size if isinstance(params, qm.VectorParams) else None
         if size != self.dim:
@@ -156,6 +159,9 @@ class QdrantStore:
                 self.client.create_payload_index(
                     self.name, key, field_schema=kinds[kind], wait=True
                 )
+
+    def _to_qdrant(self, f: Filter | None) -> qm.Filter | None:
+        return filters.to_qdrant(f, modality_tags=self._modality_tags)
 
     # --- writing ------------------------------------------------------------------------------
 
@@ -196,7 +202,7 @@ class QdrantStore:
             if filters.matches_nothing(filter):
                 return 0
             gone = self.count(filter)
-            selector = qm.FilterSelector(filter=filters.to_qdrant(filter) or qm.Filter())
+            selector = qm.FilterSelector(filter=self._to_qdrant(filter) or qm.Filter())
         if gone:
             self.client.delete(self.name, selector, wait=True)
         return gone
@@ -233,7 +239,7 @@ class QdrantStore:
         response = self.client.query_points(
             self.name,
             query=query,
-            query_filter=filters.to_qdrant(f),
+            query_filter=self._to_qdrant(f),
             search_params=params,
             limit=limit,
             with_payload=True,
@@ -243,7 +249,7 @@ class QdrantStore:
             Hit(
                 id=filters.to_uuid(str(h.id)),
                 score=float(h.score),
-                payload=dict(h.payload or {}),
+                payload=public_payload(h.payload),
                 vector=_vector(h.vector) if with_vectors else None,
             )
             for h in response.points
@@ -311,7 +317,7 @@ class QdrantStore:
         if filters.matches_nothing(filter):
             return 0
         return int(
-            self.client.count(self.name, count_filter=filters.to_qdrant(filter), exact=True).count
+            self.client.count(self.name, count_filter=self._to_qdrant(filter), exact=True).count
         )
 
     def scroll(
@@ -329,7 +335,7 @@ class QdrantStore:
         return self._scroll(filter, batch, with_vectors)
 
     def _scroll(self, f: Filter | None, batch: int, with_vectors: bool) -> Iterator[Point]:
-        qdrant_filter = filters.to_qdrant(f)
+        qdrant_filter = self._to_qdrant(f)
         offset: Any = None
         while True:
             records, offset = self.client.scroll(
@@ -348,13 +354,11 @@ class QdrantStore:
     def facet(self, key: str, *, filter: Filter | None = None) -> dict[str, int]:
         """Counts of each value of an indexed keyword field (modality, tags, stream, ...)."""
         self._check_open()
-        if filters.INDEXED_FIELDS.get(key) != "keyword":
-            keys = ", ".join(k for k, kind in filters.INDEXED_FIELDS.items() if kind == "keyword")
-            raise InputError("facet", f"{key!r} is not a keyword field; choose one of: {keys}")
+        filters.check_facet_key(key)
         if filters.matches_nothing(filter):
             return {}
         response = self.client.facet(
-            self.name, key, facet_filter=filters.to_qdrant(filter), limit=FACET_LIMIT, exact=True
+            self.name, key, facet_filter=self._to_qdrant(filter), limit=FACET_LIMIT, exact=True
         )
         return {str(h.value): int(h.count) for h in response.hits}
 
@@ -434,4 +438,4 @@ def _vector(v: Any) -> np.ndarray:
 
 def _point(record: Any, with_vectors: bool) -> Point:
     vector = _vector(record.vector) if with_vectors else np.empty(0, dtype=np.float32)
-    return Point(id=UUID(str(record.id)), vector=vector, payload=dict(record.payload or {}))
+    return Point(id=UUID(str(record.id)), vector=vector, payload=public_payload(record.payload))

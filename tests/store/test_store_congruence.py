@@ -15,7 +15,7 @@ import pytest
 from binding.errors import BindingError, ConfigurationError, InputError
 from binding.store.base import CollectionInfo, Filter, Point, Store
 
-from .conftest import DIM, MODEL, Reference, StoreFactory, make_points, matches
+from .conftest import DIM, MODALITIES, MODEL, Reference, StoreFactory, make_points, matches
 
 SCORE_TOL = 1e-4  # float32 cosine in the engines vs float64 in the reference
 T0 = 1_700_000_000.0
@@ -96,6 +96,15 @@ FILTERS = {
     "modalities": Filter(modalities=frozenset({"image", "audio"})),
     "one modality": Filter(modalities=frozenset({"thermal"})),
     "tags": Filter(tags=frozenset({"tag1", "tag4"})),
+    # Modalities with tags: one condition on the derived `<modality>/<tag>` field...
+    "modalities and tags": Filter(
+        modalities=frozenset({"image", "audio"}), tags=frozenset({"tag1"})
+    ),
+    "one modality, one tag": Filter(modalities=frozenset({"video"}), tags=frozenset({"tag2"})),
+    # ... or, past MAX_PAIRS pairs, two conditions.
+    "more pairs than one condition takes": Filter(
+        modalities=frozenset(MODALITIES), tags=frozenset(f"tag{i}" for i in range(40))
+    ),
     "stream": Filter(stream="sensor1"),
     "source": Filter(source="/data/file7.bin"),
     "sha256": Filter(sha256=f"{9:064x}"),

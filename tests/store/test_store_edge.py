@@ -8,6 +8,7 @@ import subprocess
 import sys
 import threading
 import time
+import uuid
 from pathlib import Path
 
 import numpy as np
@@ -22,11 +23,12 @@ from binding.store.qdrant import QdrantStore
 
 from .conftest import DIM, MODEL, make_points
 
-# Index even small test stores: segments above 64 KiB of vectors get HNSW.
+# Index even small test stores: segments above 64 KiB of vectors get HNSW, and searches
+# walk the graph once 128 points match.
 # Builds run at normal priority: on a shared test machine a niced build would crawl.
 SMALL_INDEX = EdgeOptions(
     indexing_threshold_kb=64,
-    full_scan_threshold_kb=16,
+    full_scan_points=128,
     auto_index_points=None,
     quantization="none",
     build_niceness=0,
@@ -75,7 +77,7 @@ def test_a_second_open_in_this_process_is_refused_until_close(tmp_path: Path) ->
 def test_the_record_beside_the_shard(tmp_path: Path) -> None:
     EdgeStore(tmp_path / "s", model=MODEL, dim=DIM).close()
     record = json.loads((tmp_path / "s" / RECORD_FILE).read_text())
-    assert record == {"binding_format": 1, "model": MODEL, "dim": DIM}
+    assert record == {"binding_format": 1, "model": MODEL, "dim": DIM, "modality_tags": True}
 
     (tmp_path / "s" / RECORD_FILE).write_text(json.dumps({**record, "binding_format": 99}))
     with pytest.raises(ConfigurationError, match="format 99"):
@@ -286,3 +288,29 @@ def test_options_an_engine_lacks_are_refused() -> None:
         )
     with pytest.raises(ConfigurationError, match="quantization"):
         EdgeOptions(quantization="pq")  # type: ignore[arg-type]
+
+
+def test_a_store_made_before_the_modality_tags_field_keeps_two_conditions(tmp_path: Path) -> None:
+    # Points written before the store derived `modality_tags` lack it; a store whose record
+    # does not promise the field must not filter on it.
+    import qdrant_edge as qe
+
+    old = {"modality": "image", "tags": ["beach"]}  # as an older version wrote it
+    vector = np.ones(DIM, dtype=np.float32) / np.sqrt(DIM)
+    where = Filter(modalities=frozenset({"image"}), tags=frozenset({"beach"}))
+    folder = tmp_path / "s"
+    with EdgeStore(folder, model=MODEL, dim=DIM) as store:
+        store._shard.update(
+            qe.UpdateOperation.upsert_points([qe.Point(uuid.UUID(int=1), vector.tolist(), old)])
+        )
+        # A new store trusts the field, so the old point is out of reach...
+        assert store.count(where) == 0
+        store.upsert([Point(uuid.UUID(int=2), vector, old)])  # ...while points it writes carry it.
+        assert [h.id for h in store.search(vector, filter=where)] == [uuid.UUID(int=2)]
+        assert store.retrieve([uuid.UUID(int=2)])[0].payload == old  # and it never shows
+    record = json.loads((folder / RECORD_FILE).read_text())
+    del record["modality_tags"]
+    (folder / RECORD_FILE).write_text(json.dumps(record))
+    with EdgeStore(folder, model=MODEL, dim=DIM) as store:
+        assert store.count(where) == 2
+        assert store.facet("modality", filter=where) == {"image": 2}
