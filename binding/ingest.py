@@ -560,12 +560,27 @@ def _ordered(
         yield future.result()
 
 
-def _existing_ids(store: Store, ids: list[UUID]) -> set[UUID]:
-    found: set[UUID] = set()
+def _stored_tags(store: Store, ids: list[UUID]) -> dict[UUID, set[str]]:
+    """The tags of each of these points that is stored (missing ids left out)."""
+    found: dict[UUID, set[str]] = {}
     for start in range(0, len(ids), _LOOKUP_CHUNK):
         chunk = ids[start : start + _LOOKUP_CHUNK]
-        found.update(p.id for p in store.retrieve(chunk, with_vectors=False))
+        for p in store.retrieve(chunk, with_vectors=False):
+            found[p.id] = set(p.payload.get("tags") or ())
     return found
+
+
+def _add_tags(store: Store, modality: Modality, sha256: str, tags: Iterable[str]) -> None:
+    """Give every stored point of this content (whole file and windows) these tags too.
+
+    Ingesting stored content again with new tags adds them instead of dropping them. The
+    points are written again whole, so each store derives what it derives from tags.
+    """
+    where = Filter(modalities=frozenset({modality.value}), sha256=sha256)
+    points = list(store.scroll(filter=where, with_vectors=True))
+    for p in points:
+        p.payload["tags"] = sorted(set(p.payload.get("tags") or ()) | set(tags))
+    store.upsert(points)
 
 
 def ingest_items(
@@ -628,7 +643,7 @@ class _Run:
         """The plans to embed: neither stored already nor a copy of an earlier file of the run."""
         whole = [point_id(context.model, p.modality, p.sha256) for p in plans]
         fresh_ids = [pid for pid in dict.fromkeys(whole) if pid not in self.first]
-        stored = _existing_ids(context.store, fresh_ids) if fresh_ids else set()
+        stored = _stored_tags(context.store, fresh_ids) if fresh_ids else {}
         fresh: list[_Plan] = []
         for plan, pid in zip(plans, whole, strict=True):
             original = self.first.get(pid)
@@ -638,7 +653,13 @@ class _Run:
                 else:
                     self.copies.setdefault(original, []).append(plan)
             elif pid in stored:
-                self.report(plan.index, _duplicate(plan, "already in the store", pid))
+                reason = "already in the store"
+                new_tags = sorted(set(plan.item.tags) - stored[pid])
+                if new_tags:
+                    _add_tags(context.store, plan.modality, plan.sha256, new_tags)
+                    stored[pid].update(new_tags)  # a later copy in this chunk has them
+                    reason += f"; tags added: {', '.join(new_tags)}"
+                self.report(plan.index, _duplicate(plan, reason, pid))
             else:
                 self.first[pid] = plan.index
                 fresh.append(plan)

@@ -168,6 +168,32 @@ def test_duplicates_within_a_run_and_across_runs(tiny_engine: Engine, tmp_path: 
     assert again.files[1].ids == outcomes["a_one.png"].ids
 
 
+def test_ingesting_stored_content_with_new_tags_adds_them(
+    tiny_engine: Engine, tmp_path: Path
+) -> None:
+    write(tmp_path / "photo.png", png_bytes())
+    write(tmp_path / "song.wav", wav_bytes(25.0))  # a whole-file point and three windows
+    first = by_name(tiny_engine.ingest([tmp_path], tags=["trip"]).files)
+    song_points = first["song.wav"].points
+    assert song_points == 4
+
+    again = by_name(tiny_engine.ingest([tmp_path], tags=["trip", "beach"]).files)
+    assert {o.status for o in again.values()} == {"duplicate"}
+    assert {o.reason for o in again.values()} == {"already in the store; tags added: beach"}
+    beach = Filter(tags=frozenset({"beach"}))
+    assert tiny_engine.store.count(beach) == 1 + song_points  # every window too
+    assert tiny_engine.store.count(Filter(tags=frozenset({"trip"}))) == 1 + song_points
+    for p in tiny_engine.store.scroll(filter=beach):
+        assert p.payload["tags"] == ["beach", "trip"]
+    # Filters on modality and tag together see the new tag as well.
+    audio_beach = Filter(modalities=frozenset({"audio"}), tags=frozenset({"beach"}))
+    assert tiny_engine.store.count(audio_beach) == song_points
+
+    third = tiny_engine.ingest([tmp_path], tags=["beach"])
+    assert {o.reason for o in third.files} == {"already in the store"}  # nothing to add
+    assert tiny_engine.store.count() == 1 + song_points
+
+
 def test_bad_depth_thermal_imu_are_rejected_and_the_batch_goes_on(
     tiny_engine: Engine, tmp_path: Path
 ) -> None:
