@@ -3,6 +3,8 @@ BINDING_BROKER_URL set, against a real `binding worker`."""
 
 from __future__ import annotations
 
+import hashlib
+
 import numpy as np
 import pytest
 
@@ -10,7 +12,12 @@ from binding.api import Engine
 from binding.executor import QueueExecutor
 from binding.ingest import FileOutcome
 from binding.modality import Modality
-from tests.distributed.celery_harness import Cluster, assert_exactly_once, make_images
+from tests.distributed.celery_harness import (
+    Cluster,
+    assert_exactly_once,
+    inspect_store,
+    make_images,
+)
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -39,7 +46,11 @@ def test_engine_runs_ingest_and_queries_on_workers(
         assert engine.jobs.status(job).reasons[str(cluster.tmp / "files" / "broken.png")]
 
         upload = engine.ingest_bytes("a copy.png", files[0].read_bytes(), tags=["up"])
-        assert (upload.status, upload.reason) == ("duplicate", "already in the store")
+        # Stored content uploaded again: nothing embedded, the new tag added on the worker.
+        assert (upload.status, upload.reason) == (
+            "duplicate",
+            "already in the store; tags added: up",
+        )
 
         # The query's inputs are embedded by the worker: the same vectors as here.
         texts = ["a dog on a beach", "rain"]
@@ -53,3 +64,6 @@ def test_engine_runs_ingest_and_queries_on_workers(
         engine.close()
     worker.stop()
     assert_exactly_once(cluster.env, files)
+    _, points = inspect_store(cluster.env)
+    tagged = {p.payload["sha256"]: p.payload["tags"] for p in points.values()}
+    assert tagged[hashlib.sha256(files[0].read_bytes()).hexdigest()] == ["batch", "up"]
