@@ -192,16 +192,40 @@ def raw_edge_upsert(data: Data, matrix: np.ndarray, n: int, workdir: Path) -> di
     c, t = time.process_time(), time.perf_counter()
     for b in range(0, n, UPSERT_BATCH):
         batch = pts[b : b + UPSERT_BATCH]
-        vectors = np.stack([p.vector for p in batch]).tolist()
+        vectors = np.stack([p.vector for p in batch])  # rows as memoryviews, as EdgeStore
         shard.update(
             qe.UpdateOperation.upsert_points(
-                [qe.Point(p.id, v, p.payload) for p, v in zip(batch, vectors, strict=True)]
+                [
+                    qe.Point(p.id, memoryview(v), p.payload)
+                    for p, v in zip(batch, vectors, strict=True)
+                ]
             )
         )
     spent, cpu = time.perf_counter() - t, time.process_time() - c
     shard.close()
     shutil.rmtree(folder, ignore_errors=True)
     return {"points": n, "points_per_s": round(n / spent), "points_per_cpu_s": round(n / cpu)}
+
+
+def timed_upsert(store: EdgeStore, data: Data, vectors: Any) -> dict[str, Any]:
+    """Upsert all of `data` in batches; `vectors(start, stop)` gives the rows."""
+    spent = cpu = 0.0
+    for start in range(0, data.n, CHUNK):
+        stop = min(start + CHUNK, data.n)
+        pts = data.points(start, stop, vectors(start, stop))
+        c, t = time.process_time(), time.perf_counter()
+        for b in range(0, len(pts), UPSERT_BATCH):
+            store.upsert(pts[b : b + UPSERT_BATCH])
+        spent += time.perf_counter() - t
+        cpu += time.process_time() - c
+    return {
+        "points": data.n,
+        "seconds": round(spent, 2),
+        "points_per_s": round(data.n / spent),
+        "cpu_seconds": round(cpu, 2),
+        "points_per_cpu_s": round(data.n / cpu),
+        "load_average": os.getloadavg()[0],
+    }
 
 
 def bench_edge(
@@ -227,29 +251,14 @@ def bench_edge(
     store = EdgeStore(workdir / "edge", model="bench", dim=DIM, options=options)
     index_of = {u: i for i, u in enumerate(data.ids)}
 
-    # For scale: Qdrant Edge's own upsert (no checks, no locks) on the first 20,000 points.
+    # For scale: Qdrant Edge's own upsert (no checks, no locks, no payload indexes) on the
+    # first 20,000 points.
     out["raw_edge_upsert"] = raw_edge_upsert(data, matrix, min(data.n, 20_000), workdir)
 
     # Upsert, the way ingest does: batches of points with payloads.
-    spent = cpu = 0.0
-    for start in range(0, data.n, CHUNK):
-        stop = min(start + CHUNK, data.n)
-        pts = data.points(start, stop, np.asarray(matrix[start:stop]))
-        c, t = time.process_time(), time.perf_counter()
-        for b in range(0, len(pts), UPSERT_BATCH):
-            store.upsert(pts[b : b + UPSERT_BATCH])
-        spent += time.perf_counter() - t
-        cpu += time.process_time() - c
-    out["upsert"] = {
-        "points": data.n,
-        "seconds": round(spent, 2),
-        "points_per_s": round(data.n / spent),
-        "cpu_seconds": round(cpu, 2),
-        "points_per_cpu_s": round(data.n / cpu),
-        "load_average": os.getloadavg()[0],
-    }
+    out["upsert"] = timed_upsert(store, data, lambda a, b: np.asarray(matrix[a:b]))
     out["rss_mb_after_upsert"] = round(rss_mb() - rss0)
-    log(f"  edge upsert {data.n} in {spent:.1f}s ({data.n / spent:.0f}/s)")
+    log(f"  edge upsert {out['upsert']}")
 
     # Before indexing: appendable segments are searched exactly.
     n_pre = min(len(plain), 20)
@@ -362,6 +371,15 @@ def bench_edge(
         "recall_at_10": recall(e_found, truth["plain"][:n_exact]),
     }
     out["rss_mb_after_queries"] = round(rss_mb() - rss0)
+
+    # Ingest into the indexed store: new points land in a fresh appendable segment beside the
+    # index, as they do once auto_index_points has triggered builds. (The load above put all
+    # N points into one appendable segment, whose updates slow down as it grows.)
+    n_more = min(data.n // 10, 50_000)
+    more = Data(n_more, seed=1)
+    more.ids = [uuid.UUID(int=data.n + 1 + i) for i in range(n_more)]
+    out["upsert_into_index"] = timed_upsert(store, more, more.vectors)
+    log(f"  edge upsert into the indexed store {out['upsert_into_index']}")
     out["disk_mb"] = round(
         sum(f.stat().st_size for f in (workdir / "edge").rglob("*") if f.is_file()) / 2**20
     )
