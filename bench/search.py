@@ -207,6 +207,25 @@ def raw_edge_upsert(data: Data, matrix: np.ndarray, n: int, workdir: Path) -> di
     return {"points": n, "points_per_s": round(n / spent), "points_per_cpu_s": round(n / cpu)}
 
 
+def keep_querying(
+    store: EdgeStore,
+    queries: np.ndarray,
+    stop: threading.Event,
+    answers: list[tuple[float, float]],
+    pause: Any,
+) -> None:
+    """Search `queries` in turn until `stop`, noting (finished at, latency ms) of each and
+    sleeping `pause(seconds the search took)` between them."""
+    i = 0
+    while not stop.is_set():
+        t = time.perf_counter()
+        store.search(queries[i % len(queries)], limit=K)
+        now = time.perf_counter()
+        answers.append((now, (now - t) * 1000))
+        i += 1
+        time.sleep(pause(now - t))
+
+
 def timed_upsert(store: EdgeStore, data: Data, vectors: Any) -> dict[str, Any]:
     """Upsert all of `data` in batches; `vectors(start, stop)` gives the rows."""
     spent = cpu = 0.0
@@ -277,18 +296,6 @@ def bench_edge(
     extra_ids: list[uuid.UUID] = []
     rng = np.random.default_rng(99)
 
-    def reader() -> None:
-        i = 0
-        while not stop_flag.is_set():
-            t = time.perf_counter()
-            store.search(plain[i % len(plain)], limit=K)
-            now = time.perf_counter()
-            reads.append((now, (now - t) * 1000))
-            i += 1
-            # A busy dashboard: up to ten queries a second, fewer while each is slow (exact
-            # search over the unindexed points), so the reader takes at most ~1/5 of a core.
-            time.sleep(max(0.1, 4 * (now - t)))
-
     def writer() -> None:
         # Ingest going on meanwhile: 100 points every 2 s, at most 5% of the store.
         while not stop_flag.is_set() and len(extra_ids) < data.n // 20:
@@ -305,7 +312,13 @@ def bench_edge(
             extra_ids.extend(ids)
             time.sleep(2.0)
 
-    threads = [threading.Thread(target=reader), threading.Thread(target=writer)]
+    # A busy dashboard: up to ten queries a second, fewer while each is slow (exact search
+    # over the unindexed points), so the reader takes at most ~1/5 of a core.
+    reader = threading.Thread(
+        target=keep_querying,
+        args=(store, plain, stop_flag, reads, lambda spent: max(0.1, 4 * spent)),
+    )
+    threads = [reader, threading.Thread(target=writer)]
     children0 = resource.getrusage(resource.RUSAGE_CHILDREN)
     load = os.getloadavg()[0]
     t0 = time.perf_counter()
@@ -412,19 +425,9 @@ def bench_indexing_contrast(
         done = threading.Event()
         answers: list[tuple[float, float]] = []
 
-        def reader(
-            store: EdgeStore = store, done: threading.Event = done, answers: list = answers
-        ) -> None:
-            i = 0
-            while not done.is_set():
-                t = time.perf_counter()
-                store.search(plain[i % len(plain)], limit=K)
-                now = time.perf_counter()
-                answers.append((now, (now - t) * 1000))
-                i += 1
-                time.sleep(0.01)
-
-        thread = threading.Thread(target=reader)
+        thread = threading.Thread(
+            target=keep_querying, args=(store, plain, done, answers, lambda spent: 0.01)
+        )
         thread.start()
         time.sleep(0.5)  # the reader is answering before the build starts
         t0 = time.perf_counter()
