@@ -308,7 +308,14 @@ def ingest_command(
             help="Modality of every file; default: from the bytes, and depth/ or thermal/ folders.",
         ),
     ] = None,
-    tag: TagOpt = None,
+    tag: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--tag",
+            "-t",
+            help="Tag every file (repeat for several); files already stored get the tag too.",
+        ),
+    ] = None,
     recursive: Annotated[
         bool, typer.Option("--recursive/--no-recursive", help="Descend into sub-folders.")
     ] = True,

@@ -56,9 +56,18 @@ def test_ingest_search_info_delete_export(
     assert RANDOM_WEIGHTS in result.stderr
     assert f"{small_folder / 'broken.jpg'}" in result.stderr  # the summary names it
 
-    again = runner.invoke(app, ["ingest", str(small_folder / "images"), "--json"])
+    # Stored files again, with a new tag: nothing embedded, the tag added to them.
+    again = runner.invoke(
+        app, ["ingest", str(small_folder / "images"), "--tag", "holiday", "--json"]
+    )
     assert again.exit_code == 0, again.output
-    assert json.loads(again.stdout)["counts"]["duplicate"] == 6
+    report = json.loads(again.stdout)
+    assert report["counts"]["duplicate"] == 6
+    assert {f["reason"] for f in report["files"]} == {"already in the store; tags added: holiday"}
+    tagged = runner.invoke(
+        app, ["search", 'text:"sea"', "--tag", "holiday", "--modality", "image", "--json"]
+    )
+    assert len(json.loads(tagged.stdout)["hits"]) == 6, tagged.output
 
     beach = small_folder / "images" / "beach.png"
     found = runner.invoke(app, ["search", f'image:"{beach}"', "--limit", "3", "--json"])
