@@ -68,7 +68,7 @@ def normalise(x: np.ndarray) -> np.ndarray:
 class Data:
     """Deterministic clustered vectors and payloads, made a chunk at a time."""
 
-    def __init__(self, n: int, seed: int = 0) -> None:
+    def __init__(self, n: int, seed: int = 0, first_id: int = 1) -> None:
         self.n, self.seed = n, seed
         rng = np.random.default_rng(seed)
         self.centres = normalise(rng.standard_normal((CENTRES, DIM), dtype=np.float32))
@@ -76,7 +76,7 @@ class Data:
         self.modality = rng.integers(0, len(MODALITIES), n)  # (N,)
         self.tags = rng.random((n, len(TAGS))) < 0.1  # (N, T) bool: ~2 tags per point
         self.time = 1.7e9 + rng.random(n) * 1e7
-        self.ids = [uuid.UUID(int=int(i) + 1) for i in range(n)]
+        self.ids = [uuid.UUID(int=first_id + i) for i in range(n)]
 
     def vectors(self, start: int, stop: int) -> np.ndarray:
         rng = np.random.default_rng((self.seed, start))
@@ -389,8 +389,7 @@ def bench_edge(
     # index, as they do once auto_index_points has triggered builds. (The load above put all
     # N points into one appendable segment, whose updates slow down as it grows.)
     n_more = min(data.n // 10, 50_000)
-    more = Data(n_more, seed=1)
-    more.ids = [uuid.UUID(int=data.n + 1 + i) for i in range(n_more)]
+    more = Data(n_more, seed=1, first_id=data.n + 1)  # ids after the stored ones
     out["upsert_into_index"] = timed_upsert(store, more, more.vectors)
     log(f"  edge upsert into the indexed store {out['upsert_into_index']}")
     out["disk_mb"] = round(

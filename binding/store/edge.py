@@ -327,7 +327,7 @@ class EdgeStore:
         ids = [filters.to_uuid(p.id) for p in points]
         qe = self._qe
         # Rows go to Qdrant Edge as memoryviews of the float32 array: its binding reads those
-        # three times faster than lists of Python floats (bench/search.py, upsert).
+        # about three times faster than lists of Python floats.
         batch = [
             qe.Point(i, memoryview(v), point_payload(p))
             for i, v, p in zip(ids, vectors, points, strict=True)
