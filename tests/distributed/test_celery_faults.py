@@ -77,7 +77,9 @@ def test_r1_whole_worker_sigkilled_three_times(celery_cluster: Cluster) -> None:
 def test_r2_pool_child_sigkilled_mid_task(celery_cluster: Cluster) -> None:
     """R2: the task whose pool process dies runs again at once; nothing fails; exactly once."""
     cluster = celery_cluster
-    files = make_images(cluster.tmp / "files", 80)
+    # Enough tasks (16 files each) that one is still running when the second child is up: on
+    # an idle machine a task of the tiny model takes well under a second.
+    files = make_images(cluster.tmp / "files", 160)
     worker = cluster.worker("--pool", "prefork", "--concurrency", "1")
     worker.wait_ready()
     redis = cluster.redis.client()
@@ -90,12 +92,13 @@ def test_r2_pool_child_sigkilled_mid_task(celery_cluster: Cluster) -> None:
             lambda c=child: [redis.get(k) for k in redis.keys(f"binding:running:*:{c}")],
             60,
             "a task running in the pool child",
+            poll=0.02,  # tasks are short; a coarse poll can miss every one of them
         )[0]
         os.kill(child, signal.SIGKILL)
         killed.append(task_id)
         wait_for(lambda c=child: worker.children() and worker.children() != [c], 60, "new child")
     status = cluster.executor.jobs.wait(job, timeout=180)
-    assert (status.embedded, status.rejected, status.total) == (80, 0, 80), status.reasons
+    assert (status.embedded, status.rejected, status.total) == (160, 0, 160), status.reasons
     assert cluster.dead_letters() == []
     assert cluster.stats().get("redeliveries", 0) >= len(killed)
     assert "WorkerLostError" in worker.log_text()
