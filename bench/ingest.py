@@ -156,15 +156,15 @@ def compute_time(
     """
     import torch
 
-    from binding.ingest import _expand, _inspect, collect
+    from binding.ingest import collect, expand_plan, inspect_file
 
     items, _ = collect([str(p) for p in files])
     by_modality: dict[str, list[torch.Tensor]] = {}
     for index, item in enumerate(items):
-        plan = _inspect(index, item, settings, encoder.model_name)
+        plan = inspect_file(index, item, settings, encoder.model_name)
         if not hasattr(plan, "units"):
             continue
-        _expand(plan, settings)
+        expand_plan(plan, settings)
         for unit in plan.units:
             assert unit.items is not None
             by_modality.setdefault(plan.modality.value, []).extend(unit.items)  # (S, ...) rows
@@ -270,8 +270,8 @@ def run_as_worker(argv: list[str]) -> None:
     (patched in the parent, before the pool forks, so every pool process has it)."""
     import redis
 
-    from binding.cli_worker import worker_app
     from binding.encoder import Encoder
+    from workers.cli import worker_app
 
     client = redis.Redis.from_url(os.environ["BINDING_BROKER_URL"])
     forward = Encoder.forward_items
@@ -361,16 +361,16 @@ def celery_run(
             model, client_data, broker_url=redis.url, task_files=task_files,
             task_time_limit=3000, task_soft_time_limit=2900, visibility_timeout=3600,
         )  # fmt: skip
-        executor = QueueExecutor(settings)
         engine = Engine(settings)
+        executor = QueueExecutor(engine)
         # Warm the pool processes up (kernels per batch shape) on other files first.
-        warm = [executor.submit(engine, [str(scratch / f"warm-up-{n}")]) for n in range(workers)]
+        warm = [executor.submit([str(scratch / f"warm-up-{n}")]) for n in range(workers)]
         for job_id in warm:
             executor.jobs.wait(job_id, timeout=3600, poll=0.05)
         counter = redis_client(redis.url)
         counter.delete(FORWARD_KEY)
         start = time.perf_counter()
-        job = executor.submit(engine, [str(f) for f in folders])
+        job = executor.submit([str(f) for f in folders])
         queued = time.perf_counter() - start
         status = executor.jobs.wait(job, timeout=7200, poll=0.05)
         wall = time.perf_counter() - start

@@ -128,7 +128,8 @@ def thermal_frames(count: int, seed: int = 0) -> list[bytes]:
 
 def drain(server: PrivateRedis, context: Context, stream: str) -> dict[str, Any]:
     """Run one consumer until the stream is drained; time from taking it to the last ack."""
-    from binding.streams import StreamConsumer, stream_status
+    from binding.streams import stream_status
+    from workers.streams import StreamConsumer
 
     consumer = StreamConsumer(server.url, context, lease_s=30.0, block_s=0.05, read_count=400)
     stop = threading.Event()

@@ -17,7 +17,7 @@ engine only to read `info()`, loads neither torch nor the model.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from types import TracebackType
@@ -30,7 +30,7 @@ from binding.errors import InputError
 from binding.ingest import FileOutcome, IngestReport
 from binding.media import MediaStore
 from binding.modality import Modality
-from binding.store.base import Filter, Hit, PointId
+from binding.store.base import Filter, Hit, Point, PointId
 
 if TYPE_CHECKING:
     from binding.encoder import Encoder
@@ -39,6 +39,7 @@ if TYPE_CHECKING:
     from binding.query.explain import Explanation
     from binding.query.terms import Query
     from binding.store.base import Store
+    from binding.streams.stored import StreamWindow
 
 __all__ = [
     "Engine",
@@ -195,7 +196,7 @@ class Engine:
         the others go on. `progress` is called with each file's outcome as it is known.
         """
         return self.executor.ingest(
-            self, sources, modality=modality, tags=tags, recursive=recursive, progress=progress
+            sources, modality=modality, tags=tags, recursive=recursive, progress=progress
         )
 
     def ingest_bytes(
@@ -206,14 +207,10 @@ class Engine:
         modality: Modality | str | None = None,
         tags: Sequence[str] = (),
     ) -> FileOutcome:
-        """Embed an upload: its bytes are kept under their hash, `name` only as a label."""
-        if self.settings.broker_url:  # a worker embeds it; wait for its outcome
-            job_id = self.submit_bytes(name, data, modality=modality, tags=tags)
-            self.jobs.wait(job_id)
-            return self.jobs.outcomes(job_id)[0]
-        from binding.ingest import ingest_bytes
+        """Embed an upload: its bytes are kept under their hash, `name` only as a label.
 
-        return ingest_bytes(self, name, data, modality=modality, tags=tags)
+        Waits for the outcome (in distributed mode, a worker embeds it)."""
+        return self.executor.ingest_bytes(name, data, modality=modality, tags=tags)
 
     def submit(
         self,
@@ -228,9 +225,7 @@ class Engine:
         With workers (BINDING_BROKER_URL set) this returns once the files are queued; in
         embedded mode the job runs here and is finished when this returns.
         """
-        return self.executor.submit(
-            self, sources, modality=modality, tags=tags, recursive=recursive
-        )
+        return self.executor.submit(sources, modality=modality, tags=tags, recursive=recursive)
 
     def submit_bytes(
         self,
@@ -241,7 +236,7 @@ class Engine:
         tags: Sequence[str] = (),
     ) -> str:
         """Start embedding an upload and return the job's id (see `jobs.status`)."""
-        return self.executor.submit_bytes(self, name, data, modality=modality, tags=tags)
+        return self.executor.submit_bytes(name, data, modality=modality, tags=tags)
 
     def ingest_media(
         self,
@@ -259,7 +254,7 @@ class Engine:
     # -- search ---------------------------------------------------------------------------
 
     def _embed_inputs(self, modality: Modality, inputs: list[str | Path]) -> np.ndarray:
-        return self.executor.embed(self, modality, inputs)
+        return self.executor.embed(modality, inputs)
 
     @property
     def executor(self) -> Executor:
@@ -269,7 +264,7 @@ class Engine:
             if self._executor is None:
                 from binding.executor import executor_for
 
-                self._executor = executor_for(self.settings)
+                self._executor = executor_for(self)
             return self._executor
 
     @property
@@ -336,6 +331,44 @@ class Engine:
         own = Filter(exclude_ids=frozenset({term.input.id}))  # type: ignore[union-attr]
         query = Query((term,), limit=limit, filter=merge_filters(filter, own))
         return self.search(query)
+
+    # -- browsing: what the dashboard and reports read -----------------------------------
+
+    def facet(self, field: str) -> dict[str, int]:
+        """How many points carry each value of a payload field (`modality`, `tags`,
+        `stream`, `source`...)."""
+        return dict(self.store.facet(field))
+
+    def points(self, ids: Sequence[PointId], *, with_vectors: bool = False) -> list[Point]:
+        """The stored points with these ids (ids as UUIDs or strings); unknown ids are left
+        out."""
+        from binding.store.filters import to_uuid
+
+        wanted = [to_uuid(i) for i in ids]
+        return list(self.store.retrieve(wanted, with_vectors=with_vectors)) if wanted else []
+
+    def scroll(
+        self,
+        *,
+        filter: Filter | None = None,  # noqa: A002
+        with_vectors: bool = False,
+        limit: int | None = None,
+        batch: int = 1000,
+    ) -> Iterator[Point]:
+        """Stored points that match `filter`, read `batch` at a time; at most `limit`."""
+        for count, point in enumerate(
+            self.store.scroll(filter=filter, with_vectors=with_vectors, batch=batch)
+        ):
+            if limit is not None and count >= limit:
+                return
+            yield point
+
+    def stream_windows(self, stream: str, *, limit: int | None = None) -> list[StreamWindow]:
+        """The stored windows of sensor stream `stream`, placed in wall-clock time (`t0`,
+        `t1`) and sorted by start; at most `limit` read (see `binding.streams.stored`)."""
+        from binding.streams.stored import place_windows
+
+        return place_windows(self.scroll(filter=Filter(stream=stream), limit=limit, batch=2000))
 
     # -- maintenance ----------------------------------------------------------------------
 

@@ -547,33 +547,15 @@ def demo_command(
             _print_hits(engine.search(text), title=title)
 
 
-@app.command("dashboard")
-def dashboard_command(
-    host: Annotated[str, typer.Option(help="Address to listen on (loopback by default).")] = (
-        "127.0.0.1"
-    ),
-    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8501,
-) -> None:
-    """Start the Streamlit dashboard: search, compose, ingest, streams, map and status."""
-    try:
-        # The app lives beside the library (dashboard/), which it imports, not the reverse;
-        # only this command reaches up to start it, in a child process.
-        from dashboard.launch import run_dashboard
-    except ImportError:
-        _fail("the dashboard is not installed: pip install 'binding[dashboard]'")
-        return
-    console.print(f"dashboard on http://{host}:{port} (Ctrl-C stops it)")
-    raise typer.Exit(run_dashboard(host=host, port=port))
-
-
 # --- command groups in their own modules ---------------------------------------------------
 
-from binding.cli_streams import stream_app, streams_worker_command  # noqa: E402
-from binding.cli_worker import worker_app  # noqa: E402
+from binding.cli_commands import mount_commands  # noqa: E402
+from binding.cli_streams import stream_app  # noqa: E402
 
-worker_app.command("streams")(streams_worker_command)
 app.add_typer(stream_app, name="stream")
-app.add_typer(worker_app, name="worker")
+# `binding worker ...` (workers/) and `binding dashboard` (dashboard/) come from the packages
+# above the library, through the `binding.commands` entry points (see binding/cli_commands.py).
+mount_commands(app)
 
 
 def main() -> None:  # pragma: no cover - console entry point wrapper

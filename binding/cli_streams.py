@@ -1,18 +1,13 @@
-"""Sensor streams on the command line: `binding stream publish|ingest|status` and
-`binding worker streams` (the consumer).
+"""Sensor streams on the command line: `binding stream publish|ingest|status`.
 
-`binding/cli.py` mounts these: `app.add_typer(stream_app, name="stream")` and, on the
-`worker` group, `worker_app.command("streams")(streams_worker_command)`. This module does
-not import `binding.cli` (no import cycle); `python -m binding.cli_streams` runs the same
-commands on their own (`stream ...` and `worker streams`).
+`binding/cli.py` mounts these: `app.add_typer(stream_app, name="stream")`. This module does
+not import `binding.cli` (no import cycle). The consumer, `binding worker streams`, is a
+worker: it lives in `workers/cli.py` and reuses the options and helpers defined here.
 """
 
 from __future__ import annotations
 
 import json
-import logging
-import signal
-import threading
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -279,106 +274,5 @@ def status_command(
         )
 
 
-def streams_worker_command(
-    stream: Annotated[
-        list[str] | None,
-        typer.Option("--stream", help="Read only these streams (repeatable); default: all."),
-    ] = None,
-    group: GroupOpt = "binding",
-    hop: HopOpt = None,
-    lease: Annotated[
-        float,
-        typer.Option(
-            "--lease",
-            help="Seconds a silent consumer keeps its streams; then another claims its "
-            "pending entries.",
-        ),
-    ] = 30.0,
-    read_count: Annotated[int, typer.Option("--read-count", help="Entries per read.")] = 200,
-    max_deliveries: Annotated[
-        int, typer.Option("--max-deliveries", help="Deliveries before an entry is dead-lettered.")
-    ] = 3,
-    name: Annotated[
-        str | None, typer.Option("--name", help="Consumer name; default host-pid-random.")
-    ] = None,
-    idle_exit: Annotated[
-        float | None,
-        typer.Option("--idle-exit", help="Exit after this many seconds with nothing to read."),
-    ] = None,
-    tag: TagOpt = None,
-    redis: RedisOpt = None,
-    model: ModelOpt = None,
-    seed: SeedOpt = None,
-) -> None:
-    """Consume sensor streams: window, embed, upsert (wait), then XACK; XAUTOCLAIM what a
-    crashed consumer left; dead-letter what keeps failing. Stops cleanly on SIGTERM/SIGINT.
-
-    In embedded mode this process owns the store folder while it runs.
-    """
-    from binding.api import Engine
-    from binding.encoder import Encoder
-    from binding.modality import Modality
-    from binding.streams import StreamConsumer
-
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
-    settings = _settings(model, seed)
-    url = redis or settings.broker_url
-    if not url:
-        _fail("no Redis URL: pass --redis redis://host:6379/0 or set BINDING_BROKER_URL")
-    stop = threading.Event()
-
-    def on_signal(number: int, _frame: Any) -> None:
-        console.print(f"signal {number}: stopping after this round")
-        stop.set()
-
-    signal.signal(signal.SIGTERM, on_signal)
-    signal.signal(signal.SIGINT, on_signal)
-    try:
-        encoder = Encoder.load(
-            settings.model,
-            modalities=[Modality.IMU, Modality.THERMAL, Modality.DEPTH],
-            settings=settings,
-        )
-        engine = Engine(settings, encoder=encoder)
-        if engine.random_weights:
-            _warn_random(engine.model, settings.seed)
-        consumer = StreamConsumer(
-            url,
-            engine,
-            group=group,
-            name=name,
-            streams=stream,
-            hop_s=hop,
-            lease_s=lease,
-            read_count=read_count,
-            max_deliveries=max_deliveries,
-            tags=tag or [],
-        )
-    except (BindingError, ValueError) as error:
-        _fail(str(error))
-    console.print(f"stream consumer {escape(consumer.name)} ready (group {escape(group)})")
-    try:
-        consumer.run(stop, idle_exit_s=idle_exit)
-    except BindingError as error:
-        _fail(str(error))
-    finally:
-        engine.close()
-    console.print(
-        f"stream consumer {escape(consumer.name)} stopped; {consumer.windows_stored} windows stored"
-    )
-
-
-def _standalone() -> typer.Typer:
-    """`python -m binding.cli_streams`: the same commands without the main CLI."""
-    app = typer.Typer(no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
-    app.add_typer(stream_app, name="stream")
-    worker = typer.Typer(no_args_is_help=True, help="Workers.")
-    worker.command("streams")(streams_worker_command)
-    app.add_typer(worker, name="worker")
-    return app
-
-
-if __name__ == "__main__":  # pragma: no cover - exercised through subprocesses in tests
-    _standalone()()
+if __name__ == "__main__":  # pragma: no cover - `python -m binding.cli_streams publish ...`
+    stream_app()

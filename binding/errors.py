@@ -28,3 +28,28 @@ class CheckpointError(BindingError):
 
 class ConfigurationError(BindingError):
     """A setting that cannot work, with the fix in the message."""
+
+
+class StoreLockedError(ConfigurationError):
+    """The embedded store's folder is open in another process (its lock is held).
+
+    `path` is the store folder and `pid` the holder's process id when it is known. The
+    message says what to do: stop that process, or share a Qdrant server.
+    """
+
+    def __init__(self, path: str | Path, pid: int | None = None) -> None:
+        self.path = str(path)
+        self.pid = pid
+        who = f" (pid {pid})" if pid else ""
+        super().__init__(
+            f"the store at {self.path} is open in another process{who}; stop that process, or "
+            "share one store between processes in distributed mode: set BINDING_QDRANT_URL "
+            "to a Qdrant server"
+        )
+
+
+class TransientError(BindingError):
+    """A failure that passes on its own (a service briefly unreachable): worth retrying.
+
+    See `binding.transient` for the one policy that decides what is transient.
+    """

@@ -1,8 +1,8 @@
 """Where ingest and query embedding run: in this process, or on Celery workers.
 
-    executor = executor_for(settings)       # chosen once, by BINDING_BROKER_URL
-    report = executor.ingest(engine, ["~/photos"], progress=print)
-    job_id = executor.submit_bytes(engine, "beach.jpg", data)
+    executor = executor_for(engine)         # chosen once, by BINDING_BROKER_URL; holds `engine`
+    report = executor.ingest(["~/photos"], progress=print)
+    job_id = executor.submit_bytes("beach.jpg", data)
     engine.jobs.status(job_id)
 
 `InProcessExecutor` (embedded mode) runs the library here. `QueueExecutor` (distributed
@@ -11,8 +11,11 @@ share), records a job in Redis, and sends one task per `task_files` files of one
 the `embed` queue; workers embed them and record each file's outcome in the job. Query
 inputs go to the `query` queue, so a process that only queries never loads the model.
 
-This module never imports Celery: the sending side lives in `workers.client`, imported only
-when a broker is configured.
+An `Engine` chooses its executor once (`executor_for`) and delegates to it; the executor
+works on the engine's parts (`ExecutorContext`: settings, model, media, encoder, store) and
+never calls back into the facade. This module never imports Celery or `workers/`: the
+queue executor sends through a `binding.dispatch.Dispatcher`, which the distributed mode
+registers as an entry point (or a caller hands in).
 """
 
 from __future__ import annotations
@@ -25,14 +28,14 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
-from binding.config import Settings
+from binding.dispatch import Dispatcher, find_dispatcher
 from binding.errors import ConfigurationError, InputError
-from binding.ingest import FileOutcome, IngestReport
+from binding.ingest import FileOutcome, IngestContext, IngestReport
 from binding.jobs import Jobs
 from binding.modality import Modality, parse_modality
 
 if TYPE_CHECKING:
-    from binding.ingest import IngestContext
+    from binding.config import Settings
 
 Progress = Callable[[FileOutcome], None]
 
@@ -123,6 +126,12 @@ def embed_stored_files(context: IngestContext, files: Sequence[StoredFile]) -> l
     return [outcomes[i] for i in range(len(files))]
 
 
+class ExecutorContext(IngestContext, Protocol):
+    """The engine parts an executor works on: an `Engine` has all of them."""
+
+    dim: int
+
+
 class Executor(Protocol):
     """Runs ingest and query embedding for an `Engine`; see the module docstring."""
 
@@ -131,7 +140,6 @@ class Executor(Protocol):
 
     def ingest(
         self,
-        engine: Any,
         sources: Sequence[str | Path],
         *,
         modality: Modality | str | None = None,
@@ -145,7 +153,6 @@ class Executor(Protocol):
 
     def submit(
         self,
-        engine: Any,
         sources: Sequence[str | Path],
         *,
         modality: Modality | str | None = None,
@@ -157,7 +164,6 @@ class Executor(Protocol):
 
     def submit_bytes(
         self,
-        engine: Any,
         name: str,
         data: bytes,
         *,
@@ -167,7 +173,18 @@ class Executor(Protocol):
         """Start a job for one upload and return its id."""
         ...
 
-    def embed(self, engine: Any, modality: Modality, inputs: Sequence[Any]) -> np.ndarray:
+    def ingest_bytes(
+        self,
+        name: str,
+        data: bytes,
+        *,
+        modality: Modality | str | None = None,
+        tags: Sequence[str] = (),
+    ) -> FileOutcome:
+        """Embed one upload and wait for its outcome."""
+        ...
+
+    def embed(self, modality: Modality, inputs: Sequence[Any]) -> np.ndarray:
         """Unit vectors (N, D) float32 for query inputs (texts, paths or bytes)."""
         ...
 
@@ -179,13 +196,13 @@ class InProcessExecutor:
 
     name = "in-process"
 
-    def __init__(self, settings: Settings) -> None:
-        self.settings = settings
+    def __init__(self, engine: ExecutorContext) -> None:
+        self.engine = engine
+        self.settings: Settings = engine.settings
         self.jobs = Jobs()
 
     def ingest(
         self,
-        engine: Any,
         sources: Sequence[str | Path],
         *,
         modality: Modality | str | None = None,
@@ -197,12 +214,16 @@ class InProcessExecutor:
         from binding.ingest import ingest_paths
 
         return ingest_paths(
-            engine, sources, modality=modality, tags=tags, recursive=recursive, progress=progress
+            self.engine,
+            sources,
+            modality=modality,
+            tags=tags,
+            recursive=recursive,
+            progress=progress,
         )
 
     def submit(
         self,
-        engine: Any,
         sources: Sequence[str | Path],
         *,
         modality: Modality | str | None = None,
@@ -217,13 +238,12 @@ class InProcessExecutor:
         job_id = self.jobs.create(len(items) + len(missing))
         for index, outcome in enumerate(missing):
             self.jobs.record(job_id, index, outcome)
-        for offset, outcome in enumerate(ingest_items(engine, items)):
+        for offset, outcome in enumerate(ingest_items(self.engine, items)):
             self.jobs.record(job_id, len(missing) + offset, outcome)
         return job_id
 
     def submit_bytes(
         self,
-        engine: Any,
         name: str,
         data: bytes,
         *,
@@ -232,12 +252,25 @@ class InProcessExecutor:
     ) -> str:
         """Embeds the upload now and returns the finished job's id."""
         job_id = self.jobs.create(1)
-        outcome = engine.ingest_bytes(name, data, modality=modality, tags=tags)
+        outcome = self.ingest_bytes(name, data, modality=modality, tags=tags)
         self.jobs.record(job_id, 0, outcome)
         return job_id
 
-    def embed(self, engine: Any, modality: Modality, inputs: Sequence[Any]) -> np.ndarray:
-        return np.asarray(engine.encoder.embed(modality, inputs))
+    def ingest_bytes(
+        self,
+        name: str,
+        data: bytes,
+        *,
+        modality: Modality | str | None = None,
+        tags: Sequence[str] = (),
+    ) -> FileOutcome:
+        """Embeds the upload here and returns its outcome."""
+        from binding.ingest import ingest_bytes
+
+        return ingest_bytes(self.engine, name, data, modality=modality, tags=tags)
+
+    def embed(self, modality: Modality, inputs: Sequence[Any]) -> np.ndarray:
+        return np.asarray(self.engine.encoder.embed(modality, inputs))
 
     def close(self) -> None:
         self.jobs.close()
@@ -248,31 +281,28 @@ class QueueExecutor:
 
     name = "celery"
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, engine: ExecutorContext, *, dispatcher: Dispatcher | None = None) -> None:
+        """`dispatcher` sends the tasks; by default the one registered under the entry point
+        `binding.dispatchers:celery` (the distributed extra), made on first use."""
+        settings = engine.settings
         if not settings.broker_url:
             raise ConfigurationError("the queue executor needs BINDING_BROKER_URL")
-        self.settings = settings
+        self.engine = engine
+        self.settings: Settings = settings
         self.jobs = Jobs(settings.broker_url)
-        self._dispatcher: Any = None
+        self._dispatcher: Dispatcher | None = dispatcher
 
     @property
-    def dispatcher(self) -> Any:
+    def dispatcher(self) -> Dispatcher:
+        """The dispatcher the tasks go through (found and made on first use)."""
         if self._dispatcher is None:
-            try:
-                from workers.client import Dispatcher
-            except ImportError as error:
-                raise ConfigurationError(
-                    "BINDING_BROKER_URL is set but the worker client cannot be imported "
-                    f"({error}); install the `distributed` extra: pip install 'binding[distributed]'"
-                ) from error
-            self._dispatcher = Dispatcher(self.settings)
+            self._dispatcher = find_dispatcher()(self.settings)
         return self._dispatcher
 
     # -- ingest ---------------------------------------------------------------------------
 
     def _planned(
         self,
-        engine: Any,
         sources: Sequence[str | Path],
         *,
         modality: Modality | str | None,
@@ -282,9 +312,10 @@ class QueueExecutor:
         """The job's size, and each file as it is ready: hashed, sniffed and kept in the media
         store (a `StoredFile` to send), or its outcome when that is known already (missing,
         unreadable, the same content twice in this job)."""
-        from binding.ingest import _inspect, collect
+        from binding.ingest import collect, inspect_file
         from binding.points import point_id
 
+        engine = self.engine
         kind = None if modality is None else parse_modality(str(modality))
         items, missing = collect(sources, modality=kind, tags=tags, recursive=recursive)
 
@@ -293,7 +324,7 @@ class QueueExecutor:
             first: dict[tuple[str, str], str] = {}
             for position, item in enumerate(items):
                 index = len(missing) + position
-                plan = _inspect(index, item, self.settings, engine.model)
+                plan = inspect_file(index, item, self.settings, engine.model)
                 if isinstance(plan, FileOutcome):
                     yield index, plan
                     continue
@@ -347,7 +378,6 @@ class QueueExecutor:
 
     def _plan(
         self,
-        engine: Any,
         sources: Sequence[str | Path],
         *,
         modality: Modality | str | None,
@@ -355,9 +385,7 @@ class QueueExecutor:
         recursive: bool,
     ) -> tuple[list[StoredFile], dict[int, FileOutcome], int]:
         """`_planned` gathered: the files to send, the known outcomes, the job's size."""
-        total, planned = self._planned(
-            engine, sources, modality=modality, tags=tags, recursive=recursive
-        )
+        total, planned = self._planned(sources, modality=modality, tags=tags, recursive=recursive)
         files: list[StoredFile] = []
         known: dict[int, FileOutcome] = {}
         for index, entry in planned:
@@ -380,7 +408,6 @@ class QueueExecutor:
 
     def submit(
         self,
-        engine: Any,
         sources: Sequence[str | Path],
         *,
         modality: Modality | str | None = None,
@@ -389,9 +416,7 @@ class QueueExecutor:
     ) -> str:
         """Record the job, then send each task as soon as its files are kept, so workers
         start while later files are still being hashed and copied."""
-        total, planned = self._planned(
-            engine, sources, modality=modality, tags=tags, recursive=recursive
-        )
+        total, planned = self._planned(sources, modality=modality, tags=tags, recursive=recursive)
         job_id = self.jobs.create(total)
         per_task = max(1, self.settings.task_files)
         waiting: dict[str, list[StoredFile]] = {}  # modality -> files not sent yet
@@ -411,7 +436,6 @@ class QueueExecutor:
 
     def ingest(
         self,
-        engine: Any,
         sources: Sequence[str | Path],
         *,
         modality: Modality | str | None = None,
@@ -420,13 +444,12 @@ class QueueExecutor:
         progress: Progress | None = None,
         timeout: float | None = None,
     ) -> IngestReport:
-        job_id = self.submit(engine, sources, modality=modality, tags=tags, recursive=recursive)
+        job_id = self.submit(sources, modality=modality, tags=tags, recursive=recursive)
         self.jobs.wait(job_id, progress=progress, timeout=timeout)
         return self.jobs.report(job_id)
 
     def submit_bytes(
         self,
-        engine: Any,
         name: str,
         data: bytes,
         *,
@@ -452,7 +475,9 @@ class QueueExecutor:
         if reason is not None:
             self.jobs.record(job_id, 0, FileOutcome(source, "rejected", reason))
             return job_id
-        stored = engine.media.put_bytes(data, ext=kind.extension if kind else None, source=source)
+        stored = self.engine.media.put_bytes(
+            data, ext=kind.extension if kind else None, source=source
+        )
         given = None if modality is None else parse_modality(str(modality)).value
         self._send(
             job_id,
@@ -469,12 +494,26 @@ class QueueExecutor:
         )
         return job_id
 
+    def ingest_bytes(
+        self,
+        name: str,
+        data: bytes,
+        *,
+        modality: Modality | str | None = None,
+        tags: Sequence[str] = (),
+    ) -> FileOutcome:
+        """Sends the upload to a worker and waits for its outcome."""
+        job_id = self.submit_bytes(name, data, modality=modality, tags=tags)
+        self.jobs.wait(job_id)
+        return self.jobs.outcomes(job_id)[0]
+
     # -- queries --------------------------------------------------------------------------
 
-    def embed(self, engine: Any, modality: Modality, inputs: Sequence[Any]) -> np.ndarray:
+    def embed(self, modality: Modality, inputs: Sequence[Any]) -> np.ndarray:
         terms = [query_input(modality, item) for item in inputs]
         rows = self.dispatcher.embed(terms, timeout=QUERY_TIMEOUT_S)
         vectors = np.asarray(rows, dtype=np.float32)  # (N, D)
+        engine = self.engine
         if vectors.shape != (len(inputs), engine.dim):
             raise ConfigurationError(
                 f"the query worker returned vectors of shape {vectors.shape}, expected "
@@ -529,8 +568,9 @@ def decode_query_input(term: dict[str, Any]) -> tuple[Modality, str | bytes]:
     return modality, data
 
 
-def executor_for(settings: Settings) -> InProcessExecutor | QueueExecutor:
-    """The executor `settings` call for: Celery workers when BINDING_BROKER_URL is set."""
-    if settings.broker_url:
-        return QueueExecutor(settings)
-    return InProcessExecutor(settings)
+def executor_for(engine: ExecutorContext) -> InProcessExecutor | QueueExecutor:
+    """The executor `engine`'s settings call for (workers when BINDING_BROKER_URL is set);
+    it holds `engine` and works on its parts."""
+    if engine.settings.broker_url:
+        return QueueExecutor(engine)
+    return InProcessExecutor(engine)

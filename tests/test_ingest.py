@@ -18,9 +18,9 @@ from binding.ingest import (
     MIN_TAIL_SECONDS,
     UPLOAD_PREFIX,
     FileOutcome,
-    _windows,
     collect,
     folder_modality,
+    segment_windows,
 )
 from binding.modality import Modality
 from binding.store.base import Filter
@@ -116,12 +116,15 @@ def test_folder_convention(tmp_path: Path) -> None:
 
 
 def test_windows() -> None:
-    assert _windows(10.0, 10.0) == []  # fits in one window: the whole-file point is enough
-    assert _windows(24.0, 10.0) == [(0.0, 10.0), (10.0, 20.0), (20.0, 24.0)]
-    assert _windows(21.0, 10.0) == [(0.0, 10.0), (10.0, 21.0)]  # a 1 s tail joins its neighbour
-    assert _windows(20.0 + MIN_TAIL_SECONDS, 10.0)[-1] == (20.0, 22.0)
-    assert _windows(12.5, 5.0) == [(0.0, 5.0), (5.0, 10.0), (10.0, 12.5)]
-    assert _windows(11.5, 5.0) == [(0.0, 5.0), (5.0, 11.5)]
+    assert segment_windows(10.0, 10.0) == []  # fits in one window: the whole-file point is enough
+    assert segment_windows(24.0, 10.0) == [(0.0, 10.0), (10.0, 20.0), (20.0, 24.0)]
+    assert segment_windows(21.0, 10.0) == [
+        (0.0, 10.0),
+        (10.0, 21.0),
+    ]  # a 1 s tail joins its neighbour
+    assert segment_windows(20.0 + MIN_TAIL_SECONDS, 10.0)[-1] == (20.0, 22.0)
+    assert segment_windows(12.5, 5.0) == [(0.0, 5.0), (5.0, 10.0), (10.0, 12.5)]
+    assert segment_windows(11.5, 5.0) == [(0.0, 5.0), (5.0, 11.5)]
 
 
 # --- embedding -----------------------------------------------------------------------------

@@ -35,6 +35,7 @@ from celery.signals import worker_init, worker_process_init, worker_process_shut
 from celery.utils.time import get_exponential_backoff_interval
 from celery.worker.request import Request
 
+from binding import transient
 from binding.config import Settings
 from binding.executor import StoredFile, decode_query_input, embed_stored_files
 from binding.ingest import FileOutcome
@@ -180,38 +181,18 @@ def _close_in_child(**_: Any) -> None:
 # --- errors ------------------------------------------------------------------------------
 
 
-def transient_errors() -> tuple[type[BaseException], ...]:
-    """Errors that go away by themselves: the broker or the store briefly unreachable."""
-    import redis
-
-    errors: list[type[BaseException]] = [redis.ConnectionError, redis.TimeoutError]
+def broker_errors() -> tuple[type[BaseException], ...]:
+    """The broker's own connection errors, added to the library's transient policy."""
     try:
         from kombu.exceptions import OperationalError
-
-        errors.append(OperationalError)
-    except ImportError:  # pragma: no cover
-        pass
-    try:
-        from qdrant_client.http.exceptions import ResponseHandlingException
-
-        errors.append(ResponseHandlingException)
-    except ImportError:  # pragma: no cover
-        pass
-    try:
-        import httpx
-
-        errors.append(httpx.TransportError)
-    except ImportError:  # pragma: no cover
-        pass
-    return tuple(errors)
+    except ImportError:  # pragma: no cover - kombu comes with Celery
+        return ()
+    return (OperationalError,)
 
 
 def is_transient(error: BaseException) -> bool:
-    """True for a named transient error, or a Qdrant server answering 502/503/504."""
-    if isinstance(error, transient_errors()):
-        return True
-    status = getattr(error, "status_code", None)
-    return status in (502, 503, 504)
+    """The library's policy (`binding.transient`), plus the broker's connection errors."""
+    return transient.is_transient(error, broker_errors())
 
 
 # --- tasks that count their deliveries ---------------------------------------------------

@@ -41,7 +41,7 @@ from uuid import UUID
 
 import numpy as np
 
-from binding.errors import BindingError, ConfigurationError, InputError
+from binding.errors import BindingError, ConfigurationError, InputError, StoreLockedError
 from binding.store import filters
 from binding.store.base import CollectionInfo, Filter, Hit, Point, PointId
 from binding.store.validation import (
@@ -239,23 +239,27 @@ class EdgeStore:
         return max(1, -(-self.options.full_scan_points * self.dim * 4 // 1024))
 
     def _load(self, shard_path: Path) -> Any:
-        try:
-            # Passing the config applies today's options to future index builds (and writes
-            # them into the shard, which a read-only open must not do).
-            config = None if self.read_only else self._config()
-            return self._qe.EdgeShard.load(str(shard_path), config)
-        except Exception as e:
-            if "WouldBlock" in str(e):
-                raise self._busy_error(None) from e
-            raise
+        self._check_wal_free(shard_path / "wal")
+        # Passing the config applies today's options to future index builds (and writes
+        # them into the shard, which a read-only open must not do).
+        config = None if self.read_only else self._config()
+        return self._qe.EdgeShard.load(str(shard_path), config)
 
-    def _busy_error(self, pid: int | None) -> ConfigurationError:
-        who = f" (pid {pid})" if pid else ""
-        return ConfigurationError(
-            f"the store at {self.path} is open in another process{who}; stop that process, or "
-            "share one store between processes in distributed mode: set BINDING_QDRANT_URL "
-            "to a Qdrant server"
-        )
+    def _check_wal_free(self, wal: Path) -> None:
+        """Raise `StoreLockedError` when another process holds the shard's write-ahead log.
+
+        Qdrant's WAL takes an exclusive flock on its folder while a shard is open; a process
+        that does not take our folder lock (an older binding, a script using qdrant-edge
+        directly) shows up here, before the load would fail with an untyped error."""
+        if not wal.is_dir():
+            return
+        fd = os.open(wal, os.O_RDONLY)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise StoreLockedError(self.path) from None
+        finally:
+            os.close(fd)  # closing releases the probe's lock
 
     def _take_folder_lock(self) -> int:
         fd = os.open(self.path / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o644)
@@ -264,7 +268,7 @@ class EdgeStore:
         except BlockingIOError:
             text = os.pread(fd, 32, 0).decode(errors="replace").strip()
             os.close(fd)
-            raise self._busy_error(int(text) if text.isdigit() else None) from None
+            raise StoreLockedError(self.path, int(text) if text.isdigit() else None) from None
         os.ftruncate(fd, 0)
         os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
         return fd

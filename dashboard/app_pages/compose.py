@@ -287,8 +287,8 @@ with options_row[1]:
         persist_state="session",
     )
     try:
-        tag_options = sorted(engine.store.facet("tags"))
-        stream_options = sorted(engine.store.facet("stream"))
+        tag_options = sorted(engine.facet("tags"))
+        stream_options = sorted(engine.facet("stream"))
     except Exception:
         tag_options, stream_options = [], []
     filter_cols = st.columns(2)

@@ -22,15 +22,11 @@ HAS_UMAP = importlib.util.find_spec("umap") is not None
 def _projection(
     key: str, rev: int, size: int, modalities: tuple[str, ...], method: str, _engine: Any
 ) -> pd.DataFrame:
-    from binding.store.base import Filter
+    from binding.api import Filter
 
     where = Filter(modalities=frozenset(modalities)) if modalities else None
     ids, vectors, rows = [], [], []
-    for count, point in enumerate(
-        _engine.store.scroll(filter=where, with_vectors=True, batch=1000)
-    ):
-        if count >= size:
-            break
+    for point in _engine.scroll(filter=where, with_vectors=True, limit=size):
         ids.append(str(point.id))
         vectors.append(np.asarray(point.vector, dtype=np.float32))
         payload = point.payload

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import altair as alt
 import numpy as np
@@ -11,6 +11,9 @@ import pandas as pd
 import streamlit as st
 
 from dashboard.components import media, previews, results, session, style
+
+if TYPE_CHECKING:
+    from binding.api import Engine
 
 ss = st.session_state
 #: Most windows of one stream read for the page (the newest are kept).
@@ -22,44 +25,24 @@ IDLE_WINDOWS = 3
 
 
 @st.cache_data(ttl=5, max_entries=32, show_spinner=False)
-def _stream_windows(key: str, rev: int, stream: str, _engine: Any) -> pd.DataFrame:
-    """One row per stored window of `stream`: id, start/end in epoch seconds, payload bits."""
-    from binding.store.base import Filter
-
-    store = _engine.store
-    rows = []
-    for count, point in enumerate(store.scroll(filter=Filter(stream=stream), batch=2000)):
-        if count >= MAX_WINDOWS:
-            break
-        p = point.payload
-        rows.append(
-            {
-                "id": str(point.id),
-                "time": float(p.get("time") or 0.0),
-                "start": p.get("start"),
-                "end": p.get("end"),
-                "modality": p.get("modality"),
-                "sha256": p.get("sha256"),
-                "sample_rate": p.get("rate") or p.get("sample_rate"),
-                "time_end": p.get("time_end"),
-                "name": previews.display_name(p),
-            }
-        )
-    columns = ["id", "time", "start", "end", "modality", "sha256", "sample_rate", "time_end"]
-    frame = pd.DataFrame(rows, columns=[*columns, "name"])
-    if frame.empty:
-        return frame
-    offset = pd.to_numeric(frame["start"], errors="coerce").fillna(0.0)
-    length = (pd.to_numeric(frame["end"], errors="coerce") - offset).fillna(0.0).clip(lower=0.0)
-    # `time` is a window's own start for live streams; a replayed file may stamp every window
-    # with one time and keep each window's place in `start`.
-    same_time = bool(frame["time"].duplicated(keep=False).all() and offset.nunique() > 1)
-    frame["t0"] = frame["time"] + (offset if same_time else 0.0)
-    frame["t1"] = frame["t0"] + length
-    if not same_time:  # live windows carry their own end time
-        stamped_end = pd.to_numeric(frame["time_end"], errors="coerce")
-        frame["t1"] = stamped_end.where(stamped_end.notna(), frame["t1"])
-    return frame.sort_values("t0").reset_index(drop=True)
+def _stream_windows(key: str, rev: int, stream: str, _engine: Engine) -> pd.DataFrame:
+    """One row per stored window of `stream`: id, wall-clock span (t0, t1), payload bits."""
+    rows = [
+        {
+            "id": w.id,
+            "start": w.start,
+            "end": w.end,
+            "modality": w.modality,
+            "sha256": w.sha256,
+            "sample_rate": w.sample_rate,
+            "name": previews.display_name(w.payload),
+            "t0": w.t0,
+            "t1": w.t1,
+        }
+        for w in _engine.stream_windows(stream, limit=MAX_WINDOWS)
+    ]
+    columns = ["id", "start", "end", "modality", "sha256", "sample_rate", "name", "t0", "t1"]
+    return pd.DataFrame(rows, columns=columns)
 
 
 def _stats(frame: pd.DataFrame, now: float) -> dict[str, Any]:
@@ -92,7 +75,7 @@ def _ago(seconds: float) -> str:
     return f"{seconds / 86400:.0f} days"
 
 
-def _latest_charts(engine: Any, frame: pd.DataFrame) -> list[Any]:
+def _latest_charts(engine: Engine, frame: pd.DataFrame) -> list[Any]:
     """The newest IMU windows against wall-clock time: accelerometer, then gyroscope (one
     chart each, so each stretches to the page's width); none without IMU windows."""
     latest = frame[frame["modality"] == "imu"].tail(LATEST)
@@ -221,7 +204,7 @@ st.caption(
 engine = session.engine()
 key = session.settings_key(engine.settings)
 try:
-    streams = engine.store.facet("stream")
+    streams = engine.facet("stream")
 except Exception as exc:
     session.show_error("The streams could not be listed", exc)
     st.stop()
@@ -296,8 +279,8 @@ search_cols[0].text_input(
 top_k = search_cols[1].selectbox("Matches", (3, 5, 10, 20), index=1, key="streams_top")
 text = (ss.get("streams_query") or "").strip()
 if text:
+    from binding.api import Filter
     from binding.query import Query, Term
-    from binding.store.base import Filter
 
     try:
         every = min(max(len(frame), 1), 1000)

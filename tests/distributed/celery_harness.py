@@ -1,6 +1,6 @@
 """Real worker processes for the Celery fault tests: start, find the pool child, kill, stop.
 
-A worker is `python -m binding.cli_worker` (the `binding worker` command) in its own process
+A worker is `python -m workers.cli` (the `binding worker` command) in its own process
 group, with the tiny model, seed 0, a short visibility timeout and matching time limits, and
 a data folder the test owns. The store is the worker's embedded Edge folder, which one process
 can open at a time: the test reads it after the worker has exited (or, with
@@ -98,7 +98,7 @@ class Worker:
         self.env = env
         self.log = log
         self.args = args
-        self.module = module or "binding.cli_worker"
+        self.module = module or "workers.cli"
         self.proc: subprocess.Popen[bytes] | None = None
         self.starts = 0
 
@@ -243,7 +243,7 @@ class Cluster:
         self.workers: list[Worker] = []
         self.settings = Settings()
         self.engine = Engine(self.settings)
-        self.executor = QueueExecutor(self.settings)
+        self.executor = QueueExecutor(self.engine)
 
     def worker(self, *args: str, module: str = "", **env: str) -> Worker:
         """Start a worker (`binding worker ARGS`, or `python -m MODULE ARGS`)."""

@@ -22,6 +22,6 @@ def poison(self: CountedTask, attempts_file: str) -> None:
 
 
 if __name__ == "__main__":
-    from binding.cli_worker import worker_app
+    from workers.cli import worker_app
 
     worker_app()

@@ -124,7 +124,7 @@ def test_binding_worker_refuses_to_start(
     tmp_path: Path,
 ) -> None:
     """`binding worker` exits with status 1 and says why, before any worker starts."""
-    from binding.cli_worker import worker_app
+    from workers.cli import worker_app
 
     monkeypatch.chdir(tmp_path)
     for name in ("BINDING_QDRANT_URL", "BINDING_TASK_TIME_LIMIT"):
@@ -137,9 +137,12 @@ def test_binding_worker_refuses_to_start(
     assert expected in result.output
 
 
-def test_executor_follows_the_broker_setting() -> None:
-    assert isinstance(executor_for(Settings(broker_url=None)), InProcessExecutor)
-    queued = executor_for(_settings())
+def test_executor_follows_the_broker_setting(tmp_path: Path) -> None:
+    from binding.api import Engine
+
+    local = Settings(broker_url=None, data_dir=tmp_path)
+    assert isinstance(executor_for(Engine(local)), InProcessExecutor)
+    queued = executor_for(Engine(_settings()))
     assert isinstance(queued, QueueExecutor)
     queued.close()
 
@@ -174,9 +177,9 @@ def test_sent_tasks_are_json_with_ids_only(
         task_files=2,
     )
     make_images(tmp_path / "files", 5)
-    executor = QueueExecutor(settings)
+    executor = QueueExecutor(Engine(settings))
     try:
-        job = executor.submit(Engine(settings), [tmp_path / "files"])
+        job = executor.submit([tmp_path / "files"])
         assert executor.jobs.status(job).pending == 5  # no worker: all waiting
         raw = redis_server.client().lrange("embed", 0, -1)
     finally:

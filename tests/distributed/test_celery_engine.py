@@ -54,11 +54,11 @@ def test_engine_runs_ingest_and_queries_on_workers(
 
         # The query's inputs are embedded by the worker: the same vectors as here.
         texts = ["a dog on a beach", "rain"]
-        remote = engine.executor.embed(engine, Modality.TEXT, texts)  # (2, D)
+        remote = engine.executor.embed(Modality.TEXT, texts)  # (2, D)
         local = tiny_encoder.embed(Modality.TEXT, texts)  # type: ignore[attr-defined]
         assert remote.shape == (2, engine.dim)
         assert np.allclose(remote, local, atol=1e-5)
-        image = engine.executor.embed(engine, Modality.IMAGE, [files[3]])
+        image = engine.executor.embed(Modality.IMAGE, [files[3]])
         assert np.allclose(image, tiny_encoder.embed(Modality.IMAGE, [files[3]]), atol=1e-5)  # type: ignore[attr-defined]
     finally:
         engine.close()

@@ -52,7 +52,7 @@ def test_r1_whole_worker_sigkilled_three_times(celery_cluster: Cluster) -> None:
     files = make_images(cluster.tmp / "files", 200)
     worker = cluster.worker()
     worker.wait_ready()
-    job = cluster.executor.submit(cluster.engine, [cluster.tmp / "files"])
+    job = cluster.executor.submit([cluster.tmp / "files"])
     restore_bound = VISIBILITY_TIMEOUT_S + 2 * RESTORE_INTERVAL_S
     stranded: list[tuple[float, dict[str, float]]] = []
     for _ in range(3):
@@ -83,7 +83,7 @@ def test_r2_pool_child_sigkilled_mid_task(celery_cluster: Cluster) -> None:
     worker = cluster.worker("--pool", "prefork", "--concurrency", "1")
     worker.wait_ready()
     redis = cluster.redis.client()
-    job = cluster.executor.submit(cluster.engine, [cluster.tmp / "files"])
+    job = cluster.executor.submit([cluster.tmp / "files"])
     killed = []
     for _ in range(2):
         (child,) = wait_for(worker.children, 30, "the pool child")
@@ -121,7 +121,7 @@ def test_r3_poison_task_dead_lettered_after_three_deliveries(celery_cluster: Clu
     worker.wait_ready()
     dispatcher = cluster.executor.dispatcher
     poison = dispatcher.app.send_task("tests.poison", args=(str(attempts),), queue="embed")
-    job = cluster.executor.submit(cluster.engine, [cluster.tmp / "files"])
+    job = cluster.executor.submit([cluster.tmp / "files"])
     status = cluster.executor.jobs.wait(job, timeout=180)
     assert (status.embedded, status.rejected) == (40, 0), status.reasons
     letters = wait_for(cluster.dead_letters, 120, "the dead letter")
@@ -148,7 +148,7 @@ def test_r5_redis_restarted_during_ingest(celery_cluster_aof: Cluster) -> None:
     files = make_images(cluster.tmp / "files", 120)
     worker = cluster.worker()
     worker.wait_ready()
-    job = cluster.executor.submit(cluster.engine, [cluster.tmp / "files"])
+    job = cluster.executor.submit([cluster.tmp / "files"])
     for _ in range(2):
         before = cluster.done(job)
         wait_for(lambda b=before: cluster.done(job) >= b + 10, 120, "progress before a restart")

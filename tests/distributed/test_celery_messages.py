@@ -84,7 +84,7 @@ def test_r12_pickled_message_is_discarded_unread(celery_cluster: Cluster, tmp_pa
     wait_for(lambda: "application/x-python-serialize" in worker.log_text(), 60, "the refusal")
 
     files = make_images(tmp_path / "files", 12)
-    report = cluster.executor.ingest(cluster.engine, [tmp_path / "files"], timeout=120)
+    report = cluster.executor.ingest([tmp_path / "files"], timeout=120)
     assert report.counts["embedded"] == 12, report.rejected
 
     redis = cluster.redis.client()
@@ -107,14 +107,12 @@ def test_r13_ingested_twice_or_delivered_twice_gives_one_point(
     worker.wait_ready()
 
     # The same files twice, and again under other names: the second and third are duplicates.
-    report = cluster.executor.ingest(cluster.engine, [tmp_path / "first"], timeout=120)
+    report = cluster.executor.ingest([tmp_path / "first"], timeout=120)
     assert report.counts["embedded"] == 16
     shutil.copytree(tmp_path / "first", tmp_path / "renamed")
     for path in (tmp_path / "renamed").iterdir():
         path.rename(path.with_name("copy-" + path.name))
-    again = cluster.executor.ingest(
-        cluster.engine, [tmp_path / "first", tmp_path / "renamed"], timeout=120
-    )
+    again = cluster.executor.ingest([tmp_path / "first", tmp_path / "renamed"], timeout=120)
     assert again.counts["duplicate"] == 32 and again.counts["embedded"] == 0
     reasons = {Path(f.source).parent.name: set() for f in again.files}
     for f in again.files:
@@ -124,7 +122,7 @@ def test_r13_ingested_twice_or_delivered_twice_gives_one_point(
     # One task delivered twice (same id, same arguments), as a redelivery does.
     second = make_images(tmp_path / "second", 8, seed=2)
     planned, known, total = cluster.executor._plan(
-        cluster.engine, [tmp_path / "second"], modality=None, tags=(), recursive=True
+        [tmp_path / "second"], modality=None, tags=(), recursive=True
     )
     assert not known and total == 8
     job = jobs.create(total)

@@ -121,16 +121,14 @@ def test_jobs_survive_a_redis_restart(redis_server_aof: RedisServer) -> None:
 def test_in_process_submit_records_a_job(tiny_engine: Engine, tmp_path: Path) -> None:
     make_images(tmp_path / "files", 3)
     (tmp_path / "files" / "notes.bin").write_bytes(b"\x00\x01garbage")
-    executor = InProcessExecutor(tiny_engine.settings)
-    job = executor.submit(tiny_engine, [tmp_path / "files", tmp_path / "missing"])
+    executor = InProcessExecutor(tiny_engine)
+    job = executor.submit([tmp_path / "files", tmp_path / "missing"])
     status = executor.jobs.status(job)
     assert (status.total, status.embedded, status.rejected, status.done) == (5, 3, 2, True)
     assert set(status.reasons) == {str(tmp_path / "missing"), str(tmp_path / "files" / "notes.bin")}
-    upload = executor.submit_bytes(
-        tiny_engine, "x.png", (tmp_path / "files" / "img0000.png").read_bytes()
-    )
+    upload = executor.submit_bytes("x.png", (tmp_path / "files" / "img0000.png").read_bytes())
     assert executor.jobs.status(upload).duplicate == 1
-    vectors = executor.embed(tiny_engine, Modality.TEXT, ["a dog", "a cat"])  # (2, D)
+    vectors = executor.embed(Modality.TEXT, ["a dog", "a cat"])  # (2, D)
     assert vectors.shape == (2, tiny_engine.dim)
     assert np.allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-5)
 
@@ -187,10 +185,9 @@ def test_queue_executor_plans_files_here(
     (tmp_path / "files" / "again.png").write_bytes(paths[0].read_bytes())
     (tmp_path / "files" / "empty.png").write_bytes(b"")
     make_images(tmp_path / "files" / "depth", 1, seed=5)
-    executor = QueueExecutor(settings)
+    executor = QueueExecutor(engine)
     try:
         planned, known, total = executor._plan(
-            engine,
             [tmp_path / "files", tmp_path / "nothing-*.png"],
             modality=None,
             tags=["x"],

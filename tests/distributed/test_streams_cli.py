@@ -15,11 +15,9 @@ import pytest
 from typer.testing import CliRunner
 
 from binding.api import Engine
-from binding.cli_streams import _standalone
+from binding.cli import app
 from binding.config import Settings
 from binding.store.base import Filter
-
-app = _standalone()
 
 
 def write_csv(path: Path, seconds: float, rate: float = 400.0) -> Path:

@@ -20,8 +20,7 @@ from PIL import Image
 from binding.api import Engine
 from binding.config import Settings
 from binding.streams import (
-    _READ,
-    StreamConsumer,
+    READ_SCRIPT,
     StreamProducer,
     WindowGrid,
     dead_letters,
@@ -33,6 +32,7 @@ from binding.streams import (
     stream_status,
     window_identity,
 )
+from workers.streams import StreamConsumer
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
 
@@ -64,7 +64,7 @@ def ghost_read(server, stream: str, count: int) -> list:
     client = raw_client(server)
     keys = stream_keys(stream)
     client.xgroup_create(keys.entries, "binding", id="0", mkstream=True)
-    script = client.register_script(_READ)
+    script = client.register_script(READ_SCRIPT)
     return script(keys=[keys.entries, keys.counts("binding")], args=["binding", "ghost", count])
 
 

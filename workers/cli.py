@@ -3,21 +3,40 @@
     binding worker                          # Celery embedding worker: queues query,embed
     binding worker --queues query           # a query-only worker (short tasks)
     binding worker --concurrency 2          # two pool processes: one per GPU (cuda:0, cuda:1)
-    binding worker streams                  # the sensor-stream consumer (binding/cli_streams.py)
+    binding worker streams                  # the sensor-stream consumer (workers/streams.py)
 
 `worker_app` is a typer sub-app: with no sub-command it runs the Celery worker (so does
-`binding worker celery`). Other modules add sub-commands to it (`streams`). Celery is
-imported only when a worker starts.
+`binding worker celery`); `streams` runs the stream consumer. The main CLI (`binding.cli`)
+does not import this module: it mounts `worker_app` through the entry point
+`binding.commands:worker` that pyproject.toml declares, so the library never imports
+`workers/`. Celery is imported only when a worker starts; `python -m workers.cli` runs the
+same commands on their own.
 """
 
 from __future__ import annotations
 
+import logging
 import os
+import signal
 import socket
+import threading
 from typing import Annotated, Any
 
 import typer
+from rich.markup import escape
 
+from binding.cli_streams import (
+    GroupOpt,
+    HopOpt,
+    ModelOpt,
+    RedisOpt,
+    SeedOpt,
+    TagOpt,
+    _fail,
+    _settings,
+    _warn_random,
+    console,
+)
 from binding.config import Settings
 from binding.errors import BindingError, ConfigurationError
 
@@ -168,5 +187,97 @@ def celery_command(
     _start(queues=queues, concurrency=concurrency, pool=pool, loglevel=loglevel, hostname=hostname)
 
 
-if __name__ == "__main__":  # python -m binding.cli_worker ...
+@worker_app.command("streams")
+def streams_worker_command(
+    stream: Annotated[
+        list[str] | None,
+        typer.Option("--stream", help="Read only these streams (repeatable); default: all."),
+    ] = None,
+    group: GroupOpt = "binding",
+    hop: HopOpt = None,
+    lease: Annotated[
+        float,
+        typer.Option(
+            "--lease",
+            help="Seconds a silent consumer keeps its streams; then another claims its "
+            "pending entries.",
+        ),
+    ] = 30.0,
+    read_count: Annotated[int, typer.Option("--read-count", help="Entries per read.")] = 200,
+    max_deliveries: Annotated[
+        int, typer.Option("--max-deliveries", help="Deliveries before an entry is dead-lettered.")
+    ] = 3,
+    name: Annotated[
+        str | None, typer.Option("--name", help="Consumer name; default host-pid-random.")
+    ] = None,
+    idle_exit: Annotated[
+        float | None,
+        typer.Option("--idle-exit", help="Exit after this many seconds with nothing to read."),
+    ] = None,
+    tag: TagOpt = None,
+    redis: RedisOpt = None,
+    model: ModelOpt = None,
+    seed: SeedOpt = None,
+) -> None:
+    """Consume sensor streams: window, embed, upsert (wait), then XACK; XAUTOCLAIM what a
+    crashed consumer left; dead-letter what keeps failing. Stops cleanly on SIGTERM/SIGINT.
+
+    In embedded mode this process owns the store folder while it runs.
+    """
+    from binding.api import Engine
+    from binding.encoder import Encoder
+    from binding.modality import Modality
+    from workers.streams import StreamConsumer
+
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    settings = _settings(model, seed)
+    url = redis or settings.broker_url
+    if not url:
+        _fail("no Redis URL: pass --redis redis://host:6379/0 or set BINDING_BROKER_URL")
+    stop = threading.Event()
+
+    def on_signal(number: int, _frame: Any) -> None:
+        console.print(f"signal {number}: stopping after this round")
+        stop.set()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    try:
+        encoder = Encoder.load(
+            settings.model,
+            modalities=[Modality.IMU, Modality.THERMAL, Modality.DEPTH],
+            settings=settings,
+        )
+        engine = Engine(settings, encoder=encoder)
+        if engine.random_weights:
+            _warn_random(engine.model, settings.seed)
+        consumer = StreamConsumer(
+            url,
+            engine,
+            group=group,
+            name=name,
+            streams=stream,
+            hop_s=hop,
+            lease_s=lease,
+            read_count=read_count,
+            max_deliveries=max_deliveries,
+            tags=tag or [],
+        )
+    except (BindingError, ValueError) as error:
+        _fail(str(error))
+    console.print(f"stream consumer {escape(consumer.name)} ready (group {escape(group)})")
+    try:
+        consumer.run(stop, idle_exit_s=idle_exit)
+    except BindingError as error:
+        _fail(str(error))
+    finally:
+        engine.close()
+    console.print(
+        f"stream consumer {escape(consumer.name)} stopped; {consumer.windows_stored} windows stored"
+    )
+
+
+if __name__ == "__main__":  # python -m workers.cli ...
     worker_app()

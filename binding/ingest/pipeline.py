@@ -21,22 +21,21 @@ one point per 5 s window, besides the whole-file point, so a query can find the 
 
 from __future__ import annotations
 
-import glob as globlib
-import json
 import logging
-import os
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 from uuid import UUID
 
 import numpy as np
 
 from binding.config import Settings
 from binding.errors import InputError
+from binding.ingest.collect import UPLOAD_PREFIX, FileItem, collect
+from binding.ingest.outcomes import FileOutcome, IngestReport, Progress
 from binding.media import MediaStore, check_sha256, hash_file
 from binding.modality import Modality, parse_modality
 from binding.points import WHOLE, clean_tags, display_name, make_payload, point_id, segment_label
@@ -50,14 +49,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-Status = Literal["embedded", "duplicate", "rejected"]
-
-#: Folder names that say what bytes cannot: a depth or thermal PNG looks like any image.
-FOLDER_MODALITIES: dict[str, Modality] = {"depth": Modality.DEPTH, "thermal": Modality.THERMAL}
-
-#: Modalities a folder name may override (those whose files look alike).
-_LOOKALIKES = frozenset({Modality.IMAGE, Modality.DEPTH, Modality.THERMAL})
-
 #: The segment of a tail shorter than this joins the window before it (one 2 s audio clip).
 MIN_TAIL_SECONDS = 2.0
 
@@ -66,79 +57,6 @@ _LOOKUP_CHUNK = 256
 
 #: Files hashed, checked and embedded together; bounds the memory a run holds.
 CHUNK_FILES = 256
-
-#: Prefix of the `source` of uploaded content (its name is only a display string).
-UPLOAD_PREFIX = "upload:"
-
-
-# --- outcomes ------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class FileOutcome:
-    """What happened to one file: embedded, duplicate, or rejected with a reason."""
-
-    source: str
-    status: Status
-    reason: str | None = None
-    modality: str | None = None
-    sha256: str | None = None
-    points: int = 0
-    ids: list[UUID] = field(default_factory=list)
-
-    def to_dict(self) -> dict[str, Any]:
-        row = asdict(self)
-        row["ids"] = [str(i) for i in self.ids]
-        return row
-
-
-@dataclass(frozen=True)
-class IngestReport:
-    """Every file's outcome, in the order the files were found."""
-
-    files: list[FileOutcome]
-
-    @property
-    def embedded(self) -> list[FileOutcome]:
-        return [f for f in self.files if f.status == "embedded"]
-
-    @property
-    def duplicates(self) -> list[FileOutcome]:
-        return [f for f in self.files if f.status == "duplicate"]
-
-    @property
-    def rejected(self) -> list[FileOutcome]:
-        return [f for f in self.files if f.status == "rejected"]
-
-    @property
-    def counts(self) -> dict[str, int]:
-        """Files per outcome, and the points written."""
-        return {
-            "files": len(self.files),
-            "embedded": len(self.embedded),
-            "duplicate": len(self.duplicates),
-            "rejected": len(self.rejected),
-            "points": sum(f.points for f in self.embedded),
-        }
-
-    def points_by_modality(self) -> dict[str, int]:
-        """Points written per modality (segment points included)."""
-        out: dict[str, int] = {}
-        for f in self.embedded:
-            if f.modality:
-                out[f.modality] = out.get(f.modality, 0) + f.points
-        return dict(sorted(out.items()))
-
-    def to_json(self, indent: int | None = 2) -> str:
-        body = {
-            "counts": self.counts,
-            "points_by_modality": self.points_by_modality(),
-            "files": [f.to_dict() for f in self.files],
-        }
-        return json.dumps(body, indent=indent, ensure_ascii=False)
-
-
-Progress = Callable[[FileOutcome], None]
 
 
 class IngestContext(Protocol):
@@ -153,116 +71,6 @@ class IngestContext(Protocol):
 
     @property
     def store(self) -> Store: ...
-
-
-# --- collecting files ----------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class FileItem:
-    """One file to ingest: where to read it and how to describe it."""
-
-    path: Path  # where the bytes are
-    source: str  # the payload's `source`: an absolute path, or `upload:<name>`
-    name: str  # display name
-    modality: Modality | None = None  # given by the caller: skips sniffing
-    folder_modality: Modality | None = None  # from a `depth/` or `thermal/` folder
-    tags: tuple[str, ...] = ()
-    sha256: str | None = None  # known hash (a media-store file): checked, not trusted
-
-
-def folder_modality(path: Path, root: Path) -> Modality | None:
-    """The modality a folder name gives `path`: its nearest `depth/` or `thermal/` ancestor
-    from `root` (included) down, case-insensitive; None when there is none."""
-    try:
-        inner = path.parent.relative_to(root).parts
-    except ValueError:
-        inner = ()
-    for part in reversed((root.name, *inner)):
-        found = FOLDER_MODALITIES.get(part.lower())
-        if found is not None:
-            return found
-    return None
-
-
-def _has_magic(text: str) -> bool:
-    return any(c in text for c in "*?[")
-
-
-def _walk(folder: Path, recursive: bool) -> Iterator[Path]:
-    """Files under `folder`, sorted, skipping hidden files and folders (`.DS_Store`, `.git`)."""
-    try:
-        entries = sorted(folder.iterdir())
-    except OSError as error:
-        log.warning("cannot list %s: %s", folder, error)
-        return
-    for entry in entries:
-        if entry.name.startswith("."):
-            continue
-        if entry.is_dir() and not entry.is_symlink():
-            if recursive:
-                yield from _walk(entry, recursive)
-        elif entry.is_file():
-            yield entry
-
-
-def collect(
-    sources: Sequence[str | Path],
-    *,
-    modality: Modality | None = None,
-    tags: Sequence[str] = (),
-    recursive: bool = True,
-    skip: Sequence[Path] = (),
-) -> tuple[list[FileItem], list[FileOutcome]]:
-    """Files named by `sources` (files, folders, glob patterns), and outcomes for sources
-    that name nothing. Each file appears once, at its first mention; files inside a `skip`
-    folder (the engine's own media and store folders) are left out."""
-    items: list[FileItem] = []
-    missing: list[FileOutcome] = []
-    seen: set[Path] = set()
-    tag_tuple = tuple(clean_tags(list(tags)))
-    skipped = [Path(folder).expanduser().absolute() for folder in skip]
-
-    def add(path: Path, root: Path) -> None:
-        resolved = path.absolute()
-        if resolved in seen or any(folder in resolved.parents for folder in skipped):
-            return
-        seen.add(resolved)
-        items.append(
-            FileItem(
-                path=resolved,
-                source=str(resolved),
-                name=path.name,
-                modality=modality,
-                folder_modality=folder_modality(resolved, root),
-                tags=tag_tuple,
-            )
-        )
-
-    for raw in sources:
-        text = os.fspath(raw)
-        path = Path(text).expanduser()
-        if path.is_dir():
-            root = path.absolute()
-            for found in _walk(root, recursive):
-                add(found, root)
-        elif path.is_file():
-            add(path, path.absolute().parent)
-        elif _has_magic(text):
-            matches = sorted(globlib.glob(os.path.expanduser(text), recursive=recursive))
-            literal = Path(os.path.expanduser(text.split("*")[0].split("?")[0].split("[")[0]))
-            root = (literal if literal.is_dir() else literal.parent).absolute()
-            files = [Path(m) for m in matches if Path(m).is_file()]
-            for m in matches:
-                if Path(m).is_dir():
-                    files.extend(_walk(Path(m), recursive))
-            if not files:
-                missing.append(FileOutcome(text, "rejected", "no file matches this pattern"))
-            for found in files:
-                add(found, root)
-        else:
-            missing.append(FileOutcome(text, "rejected", "no such file or folder"))
-    return items, missing
 
 
 # --- per-file work -------------------------------------------------------------------------
@@ -285,7 +93,7 @@ class _Unit:
 
 
 @dataclass
-class _Plan:
+class FilePlan:
     """A file that passed the checks: what to embed, and what to write once it is."""
 
     index: int
@@ -306,7 +114,7 @@ class _Plan:
         return sum(1 for u in self.units if u.result is None or not u.result.done)
 
 
-def _windows(duration: float, length: float) -> list[tuple[float, float]]:
+def segment_windows(duration: float, length: float) -> list[tuple[float, float]]:
     """Windows of `length` seconds from 0, no overlap; a tail under MIN_TAIL_SECONDS joins
     the window before it. Empty when the media fits in one window."""
     if duration <= length:
@@ -345,7 +153,9 @@ def _sniff(item: FileItem) -> tuple[Modality, str | None, str]:
     return detect_modality(item.path, name=item.name), mime, ext
 
 
-def _inspect(index: int, item: FileItem, settings: Settings, model: str) -> _Plan | FileOutcome:
+def inspect_file(
+    index: int, item: FileItem, settings: Settings, model: str
+) -> FilePlan | FileOutcome:
     """Hash, size-check and sniff one file (cheap: no decoding)."""
     try:
         if not item.path.is_file():
@@ -364,10 +174,10 @@ def _inspect(index: int, item: FileItem, settings: Settings, model: str) -> _Pla
     except Exception as error:  # a sniffing bug must not stop the batch; keep its trace
         log.exception("unexpected error while inspecting %s", item.source)
         return FileOutcome(item.source, "rejected", f"{type(error).__name__}: {error}")
-    return _Plan(index, item, modality, sha256, size, mime, ext)
+    return FilePlan(index, item, modality, sha256, size, mime, ext)
 
 
-def _expand(plan: _Plan, settings: Settings) -> None:
+def expand_plan(plan: FilePlan, settings: Settings) -> None:
     """Decode and preprocess a file into its units (whole file, then segments) and facts."""
     from binding.inputs import prepare, prepare_one
 
@@ -396,7 +206,7 @@ def _expand(plan: _Plan, settings: Settings) -> None:
             duration=round(duration, 3), sample_rate=audio.sample_rate, channels=audio.channels
         )
         plan.units.append(_Unit(None, None, prepare_one(modality, audio)))
-        for start, end in _windows(duration, settings.segment_seconds):
+        for start, end in segment_windows(duration, settings.segment_seconds):
             first, last = round(start * audio.sample_rate), round(end * audio.sample_rate)
             piece = Audio(audio.samples[:, first:last], audio.sample_rate, audio.source)
             plan.units.append(_Unit(start, end, prepare_one(modality, piece)))
@@ -417,7 +227,7 @@ def _expand(plan: _Plan, settings: Settings) -> None:
             spans: list[tuple[float | None, float | None, int, int]] = [
                 (None, None, 0, info.frame_count)
             ]
-            for begin, finish in _windows(info.duration_s, settings.segment_seconds):
+            for begin, finish in segment_windows(info.duration_s, settings.segment_seconds):
                 first = min(round(begin * info.fps), info.frame_count - 1)
                 stop = min(max(round(finish * info.fps), first + 1), info.frame_count)
                 spans.append((begin, finish, first, stop))
@@ -473,10 +283,10 @@ def _picture_facts(decoded: Any) -> dict[str, Any]:
     return {"width": int(values.shape[1]), "height": int(values.shape[0])}
 
 
-def _prepare(plan: _Plan, settings: Settings) -> tuple[_Plan, str | None]:
+def _prepare(plan: FilePlan, settings: Settings) -> tuple[FilePlan, str | None]:
     """Decode and preprocess in a pool thread: the plan, and why it failed (None if it did not)."""
     try:
-        _expand(plan, settings)
+        expand_plan(plan, settings)
     except InputError as error:
         return plan, error.reason
     except MemoryError:
@@ -487,7 +297,7 @@ def _prepare(plan: _Plan, settings: Settings) -> tuple[_Plan, str | None]:
     return plan, None
 
 
-def _rejected(plan: _Plan, reason: str) -> FileOutcome:
+def _rejected(plan: FilePlan, reason: str) -> FileOutcome:
     return FileOutcome(plan.item.source, "rejected", reason, plan.modality.value, plan.sha256)
 
 
@@ -502,7 +312,7 @@ def _unit_vector(raw: np.ndarray) -> np.ndarray | None:
     return (raw / norm).astype(np.float32)
 
 
-def _points(plan: _Plan, model: str, now: float) -> list[Point]:
+def _points(plan: FilePlan, model: str, now: float) -> list[Point]:
     """The file's points, segments first and the whole-file point last (see `_write`)."""
 
     def payload(start: float | None, end: float | None) -> dict[str, Any]:
@@ -595,13 +405,13 @@ def ingest_items(
     run = _Run(model, progress)
     workers = max(1, settings.ingest_workers)
 
-    def inspect(index: int) -> tuple[int, _Plan | FileOutcome]:
-        return index, _inspect(index, items[index], settings, model)
+    def inspect(index: int) -> tuple[int, FilePlan | FileOutcome]:
+        return index, inspect_file(index, items[index], settings, model)
 
     with ThreadPoolExecutor(workers, thread_name_prefix="binding-ingest") as pool:
         for first in range(0, len(items), CHUNK_FILES):
             chunk = range(first, min(first + CHUNK_FILES, len(items)))
-            plans: list[_Plan] = []
+            plans: list[FilePlan] = []
             for index, result in _ordered(pool, inspect, chunk, 4 * workers):
                 if isinstance(result, FileOutcome):
                     run.report(index, result)
@@ -621,7 +431,7 @@ class _Run:
         self.progress = progress
         self.outcomes: dict[int, FileOutcome] = {}
         self.first: dict[UUID, int] = {}  # whole-file point id -> index of the run's first file
-        self.copies: dict[int, list[_Plan]] = {}  # index of a first file -> its later copies
+        self.copies: dict[int, list[FilePlan]] = {}  # index of a first file -> its later copies
 
     def report(self, index: int, outcome: FileOutcome) -> None:
         self.outcomes[index] = outcome
@@ -630,7 +440,7 @@ class _Run:
         for copy in self.copies.pop(index, []):
             self._settle_copy(copy, outcome)
 
-    def _settle_copy(self, copy: _Plan, original: FileOutcome) -> None:
+    def _settle_copy(self, copy: FilePlan, original: FileOutcome) -> None:
         """A copy shares its original's fate: stored once, or rejected for the same reason."""
         reason = f"same content as {original.source}"
         if original.status == "rejected":
@@ -639,12 +449,12 @@ class _Run:
         pid = point_id(self.model, copy.modality, copy.sha256)
         self.report(copy.index, _duplicate(copy, reason, pid))
 
-    def first_copies(self, context: IngestContext, plans: list[_Plan]) -> list[_Plan]:
+    def first_copies(self, context: IngestContext, plans: list[FilePlan]) -> list[FilePlan]:
         """The plans to embed: neither stored already nor a copy of an earlier file of the run."""
         whole = [point_id(context.model, p.modality, p.sha256) for p in plans]
         fresh_ids = [pid for pid in dict.fromkeys(whole) if pid not in self.first]
         stored = _stored_tags(context.store, fresh_ids) if fresh_ids else {}
-        fresh: list[_Plan] = []
+        fresh: list[FilePlan] = []
         for plan, pid in zip(plans, whole, strict=True):
             original = self.first.get(pid)
             if original is not None:
@@ -666,7 +476,7 @@ class _Run:
         return fresh
 
 
-def _duplicate(plan: _Plan, reason: str, pid: UUID) -> FileOutcome:
+def _duplicate(plan: FilePlan, reason: str, pid: UUID) -> FileOutcome:
     return FileOutcome(
         plan.item.source, "duplicate", reason, plan.modality.value, plan.sha256, ids=[pid]
     )
@@ -675,7 +485,7 @@ def _duplicate(plan: _Plan, reason: str, pid: UUID) -> FileOutcome:
 def _embed_plans(
     context: IngestContext,
     pool: ThreadPoolExecutor,
-    plans: list[_Plan],
+    plans: list[FilePlan],
     report: Callable[[int, FileOutcome], None],
     *,
     ahead: int,
@@ -685,7 +495,7 @@ def _embed_plans(
     from binding.encoder import ClipBatcher  # torch is imported only when there is work
 
     batches: dict[Modality, ClipBatcher] = {}
-    waiting: list[_Plan] = []  # every unit handed to a batch, not yet all forwarded
+    waiting: list[FilePlan] = []  # every unit handed to a batch, not yet all forwarded
 
     def write_finished() -> None:
         done = [p for p in waiting if p.open_units == 0]
@@ -714,11 +524,11 @@ def _embed_plans(
 
 
 def _write(
-    context: IngestContext, plans: list[_Plan], report: Callable[[int, FileOutcome], None]
+    context: IngestContext, plans: list[FilePlan], report: Callable[[int, FileOutcome], None]
 ) -> None:
     """Keep the files' bytes, then upsert their points (segments before the whole-file
     point, whose presence is what marks a file as done), then report them."""
-    ready: list[tuple[_Plan, list[Point]]] = []
+    ready: list[tuple[FilePlan, list[Point]]] = []
     for plan in plans:
         try:
             stored = context.media.put_file(plan.item.path, ext=plan.ext, sha256=plan.sha256)
