@@ -138,7 +138,7 @@ def bench_model(model: str, points: int, repeats: int, workdir: Path) -> dict[st
     engine_times: list[float] = []
 
     def engine_search(i: int) -> None:
-        # in a thread of its own, as Streamlit runs a page (torch on this machine runs
+        # in a thread of its own, as Streamlit runs a page (torch on the benchmark CPU runs
         # several times slower in the main thread than in another one: see the docs)
         def timed() -> None:
             started = time.perf_counter()

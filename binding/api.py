@@ -22,6 +22,7 @@ from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Literal
+from uuid import UUID
 
 import numpy as np
 
@@ -333,6 +334,35 @@ class Engine:
         return self.search(query)
 
     # -- browsing: what the dashboard and reports read -----------------------------------
+
+    @staticmethod
+    def recognise(data: bytes, *, name: str | None = None) -> Modality:
+        """The modality of content, from its bytes (`name` helps only where bytes cannot
+        tell); an `InputError` says why when it cannot be told (depth, thermal)."""
+        from binding.io.sniff import detect_modality
+
+        return detect_modality(data, name=name)
+
+    @staticmethod
+    def extension_of(data: bytes) -> str:
+        """The file extension the content's format calls for ('' when unknown)."""
+        from binding.io.sniff import HEAD_BYTES, sniff
+
+        kind = sniff(data[:HEAD_BYTES])
+        return kind.extension if kind is not None and kind.extension else ""
+
+    @staticmethod
+    def label(name: str | None) -> str:
+        """A display label for a user-given name (an upload's): never a path."""
+        from binding.points import display_name
+
+        return display_name(name)
+
+    def point_id(self, modality: Modality | str, sha256: str) -> UUID:
+        """The id of the whole-file point of content `sha256` under this engine's model."""
+        from binding.points import point_id
+
+        return point_id(self.model, modality, sha256)
 
     def facet(self, field: str) -> dict[str, int]:
         """How many points carry each value of a payload field (`modality`, `tags`,

@@ -9,7 +9,7 @@ PY=${PYTHON:-python3}
 if [ ! -x .venv/bin/python ]; then
   "$PY" -m venv .venv
 fi
-# pip, quietly; its notes about this machine's unused local package folders are dropped.
+# pip, quietly; its notes about unused local package folders (pip config) are dropped.
 pipq() { .venv/bin/python -m pip -q --disable-pip-version-check "$@" 2> >(grep -v "^WARNING: Location 'file:" >&2); }
 pipq install --upgrade pip
 if ! .venv/bin/python -c "import torch" 2>/dev/null; then

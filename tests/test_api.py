@@ -181,3 +181,50 @@ def _tone() -> bytes:
         buffer, (0.3 * np.sin(2 * np.pi * 300 * t)).astype(np.float32), 16000, format="WAV"
     )
     return buffer.getvalue()
+
+
+def test_browsing_methods_read_the_store_through_the_engine(filled: Engine) -> None:
+    """What the dashboard pages read: facets, points by id, a bounded scroll."""
+    modalities = filled.facet("modality")
+    assert modalities == filled.info().modalities and sum(modalities.values()) > 0
+    some = list(filled.scroll(limit=3))
+    assert len(some) == 3
+    ids = [str(p.id) for p in some]
+    found = filled.points([*ids, "00000000-0000-0000-0000-000000000000"])
+    assert sorted(str(p.id) for p in found) == sorted(ids)  # the unknown id is left out
+    assert filled.points([]) == []
+    images = list(filled.scroll(filter=Filter(modalities=frozenset({"image"}))))
+    assert images and all(p.payload["modality"] == "image" for p in images)
+    first = images[0].payload
+    assert filled.point_id(first["modality"], first["sha256"]) in {p.id for p in images}
+
+
+def test_recognise_and_extension_and_label(media_folder: DemoData) -> None:
+    data = media_folder.files["image"][0].read_bytes()
+    assert Engine.recognise(data).value == "image"
+    assert Engine.extension_of(data) in {".png", ".jpg", ".jpeg", "png", "jpg", "jpeg"}
+    assert Engine.extension_of(bytes(range(256)) * 4) == ""  # no known format
+    assert Engine.label("beach.jpg") == "beach.jpg"
+
+
+def test_stream_windows_are_placed_in_time(tiny_engine: Engine, media_folder: DemoData) -> None:
+    """Windows of a replayed recording: each at its place, back to back, sample rate named
+    `sample_rate` in new points and read from `rate` in older ones."""
+    from binding.store.base import Point
+    from binding.streams import ingest_recording
+    from binding.streams.stored import place_windows
+
+    walking = next(p for p in media_folder.files["imu"] if p.name.startswith("walking"))
+    report = ingest_recording(tiny_engine, [walking], stream="walk", start_time=1_000.0)
+    windows = tiny_engine.stream_windows("walk")
+    assert len(windows) == len(report.ids) >= 2
+    assert windows[0].t0 == pytest.approx(1_000.0)
+    assert all(a.t1 == pytest.approx(b.t0) for a, b in zip(windows, windows[1:], strict=False))
+    assert all(w.sample_rate == pytest.approx(400.0) for w in windows)
+    assert all("sample_rate" in w.payload and "rate" not in w.payload for w in windows)
+    assert len(tiny_engine.stream_windows("walk", limit=1)) == 1
+
+    old = {"time": 5.0, "start": 0.0, "end": 5.0, "rate": 200.0, "modality": "imu"}
+    vector = np.zeros(tiny_engine.dim, dtype=np.float32)
+    (placed,) = place_windows([Point(id=report.ids[0], vector=vector, payload=old)])
+    assert (placed.t0, placed.t1, placed.sample_rate) == (5.0, 10.0, 200.0)

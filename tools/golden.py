@@ -50,7 +50,8 @@ FIXTURES = ROOT / "tests" / "fixtures"
 FORMAT_VERSION = 1
 DEFAULT_SEED = 0
 
-#: `ImageBindModel(...)` arguments of `imagebind_tiny` (/work/shared/imagebind.md).
+#: `ImageBindModel(...)` arguments of `imagebind_tiny` (the keyword arguments of `imagebind_huge` in upstream
+#: facebookresearch/ImageBind `imagebind/models/imagebind_model.py`, scaled down).
 TINY_REFERENCE_ARGS: dict[str, int] = {"out_embed_dim": 32} | {
     f"{m}_{arg}": value
     for m in ("vision", "text", "audio", "depth", "thermal", "imu")

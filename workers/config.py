@@ -1,6 +1,6 @@
 """Celery settings for binding, made from `binding.config.Settings`, and their checks.
 
-The choices, and why (see docs/distributed.md and /work/shared/reliability.md):
+The choices, and why (see docs/distributed.md, which lists the fault tests R1-R13):
 - JSON only, both ways: a pickled message would run code when it is read.
 - `acks_late` + `task_reject_on_worker_lost`: a task is acknowledged after it ran; if its
   process dies, the message goes back to the queue (at-least-once). Point ids are

@@ -48,20 +48,14 @@ def open_store(settings: Settings, *, model: str, dim: int, read_only: bool = Fa
         raise ConfigurationError(f"a collection needs a positive dimension, not {dim}")
     url = settings.qdrant_url
     if not url:
-        from binding.store.edge import EdgeOptions, EdgeStore, with_options
+        from binding.store.edge import EdgeStore
 
-        options = EdgeOptions()
-        for knob in ("hnsw_ef", "quantization"):  # optional settings, when config.py has them
-            value = getattr(settings, f"store_{knob}", None)
-            if value is not None:
-                options = with_options(options, **{knob: value})
         return EdgeStore(
             settings.data_dir / "store" / name,
             model=model,
             dim=dim,
             name=name,
             read_only=read_only,
-            options=options,
         )
 
     from binding.store.qdrant import QdrantStore

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import importlib.util
-from typing import Any
+from typing import TYPE_CHECKING
 
 import altair as alt
 import numpy as np
 import pandas as pd
 import streamlit as st
+
+if TYPE_CHECKING:
+    from binding.api import Engine
 
 from dashboard.components import previews, results, session, style
 from dashboard.components.projection import pca_2d
@@ -20,7 +23,7 @@ HAS_UMAP = importlib.util.find_spec("umap") is not None
 
 @st.cache_data(max_entries=8, show_spinner="Projecting the sample…")
 def _projection(
-    key: str, rev: int, size: int, modalities: tuple[str, ...], method: str, _engine: Any
+    key: str, rev: int, size: int, modalities: tuple[str, ...], method: str, _engine: Engine
 ) -> pd.DataFrame:
     from binding.api import Filter
 

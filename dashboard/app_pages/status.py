@@ -5,11 +5,14 @@ from __future__ import annotations
 import re
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import altair as alt
 import pandas as pd
 import streamlit as st
+
+if TYPE_CHECKING:
+    from binding.api import Engine
 
 from dashboard.components import session, style
 
@@ -38,7 +41,7 @@ def _check_style(value: str) -> str:
     return f"color: {CHECK_COLORS.get(value, 'inherit')}; font-weight: 600"
 
 
-def _load_sample(engine: Any) -> None:
+def _load_sample(engine: Engine) -> None:
     from binding.demo import make_demo_data
 
     # outside the data folder: ingest leaves the engine's own folder alone

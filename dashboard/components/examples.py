@@ -12,8 +12,12 @@ import re
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import streamlit as st
+
+if TYPE_CHECKING:
+    from binding.api import Engine
 
 _PLACEHOLDER = re.compile(r"<([^<>]+)>")
 
@@ -71,10 +75,9 @@ EXAMPLES: tuple[Example, ...] = (
 
 
 @st.cache_resource(show_spinner="Reading the sample dataset…", max_entries=4)
-def demo_point_ids(model: str) -> dict[str, str]:
+def demo_point_ids(model: str, _engine: Engine) -> dict[str, str]:
     """{`folder/file`: whole-file point id} for the sample dataset under `model`."""
     from binding.demo import make_demo_data
-    from binding.points import point_id
 
     ids: dict[str, str] = {}
     with tempfile.TemporaryDirectory(prefix="binding-demo-ids-") as folder:
@@ -85,24 +88,19 @@ def demo_point_ids(model: str) -> dict[str, str]:
             if modality is None:
                 continue
             digest = hashlib.sha256(path.read_bytes()).hexdigest()
-            ids[relative] = str(point_id(model, modality, digest))
+            ids[relative] = str(_engine.point_id(modality, digest))
     return ids
 
 
 def available(
-    engine: object, examples: tuple[Example, ...] = EXAMPLES
+    engine: Engine, examples: tuple[Example, ...] = EXAMPLES
 ) -> list[tuple[Example, str]]:
     """The examples whose items are all in the collection, with their written query."""
-    from binding.store.filters import to_uuid
-
-    ids = demo_point_ids(engine.model)  # type: ignore[attr-defined]
+    ids = demo_point_ids(engine.model, engine)
     wanted = sorted({ids[n] for e in examples for n in e.needs() if n in ids})
     if not wanted:
         return []
-    present = {
-        str(p.id)
-        for p in engine.store.retrieve([to_uuid(i) for i in wanted], with_vectors=False)  # type: ignore[attr-defined]
-    }
+    present = {str(p.id) for p in engine.points(wanted)}
     ready = []
     for example in examples:
         names = example.needs()

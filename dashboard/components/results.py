@@ -9,9 +9,12 @@ from __future__ import annotations
 
 import html
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import streamlit as st
+
+if TYPE_CHECKING:
+    from binding.api import Engine
 
 from dashboard.components import previews, style
 
@@ -77,7 +80,7 @@ def explanation_html(
 
 
 def render_grid(
-    engine: Any,
+    engine: Engine,
     hits: Sequence[Any],
     *,
     key: str,

@@ -21,9 +21,13 @@ import tempfile
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+from uuid import UUID
 
 import streamlit as st
+
+if TYPE_CHECKING:
+    from binding.api import Engine
 
 #: Results kept by the search cache (queries, not hits).
 SEARCH_CACHE_ENTRIES = 64
@@ -49,7 +53,7 @@ def settings_key(settings: Any) -> str:
 _PROVIDED: dict[str, Any] = {}
 
 
-def use_engine(engine: Any) -> None:
+def use_engine(engine: Engine) -> None:
     """Serve pages from `engine` for its settings, instead of opening one.
 
     For a process that embeds the dashboard or benchmarks it with an engine it built
@@ -110,7 +114,7 @@ def show_error(title: str, exc: BaseException) -> None:
 
 
 @st.cache_data(ttl=5, max_entries=8, show_spinner=False)
-def _cached_info(key: str, rev: int, _engine: Any) -> Any:
+def _cached_info(key: str, rev: int, _engine: Engine) -> Any:
     return _engine.info()
 
 
@@ -137,30 +141,29 @@ class Upload:
 
     @classmethod
     def of(cls, name: str, data: bytes) -> Upload:
-        from binding.points import display_name
+        from binding.api import Engine
 
-        return cls(display_name(name), bytes(data), hashlib.sha256(data).hexdigest())
+        return cls(Engine.label(name), bytes(data), hashlib.sha256(data).hexdigest())
 
     @property
     def extension(self) -> str:
         """The extension the sniffed content calls for ('' when unknown)."""
-        try:
-            from binding.io.sniff import sniff
+        from binding.api import Engine
 
-            kind = sniff(self.data[:8192])
+        try:
+            ext = Engine.extension_of(self.data)
         except Exception:
-            kind = None
-        ext = kind.extension if kind is not None else ""
+            ext = ""
         return ext if _SAFE_EXT.match(ext or "") else ""
 
 
 def guess_modality(upload: Upload) -> tuple[str | None, str | None]:
     """(modality, None) when the bytes say it, else (None, why not): depth, thermal and
     some arrays need the user to say."""
-    from binding.io.sniff import detect_modality
+    from binding.api import Engine
 
     try:
-        return detect_modality(upload.data, name=upload.name).value, None
+        return Engine.recognise(upload.data, name=upload.name).value, None
     except Exception as exc:
         return None, getattr(exc, "reason", str(exc))
 
@@ -217,7 +220,7 @@ def _cached_search(
     explain: bool,
     _query: Any,
     _uploads: Mapping[str, Upload],
-    _engine: Any,
+    _engine: Engine,
 ) -> Any:
     eng = _engine
     with materialised(_uploads) as paths:
@@ -243,7 +246,7 @@ def search(
 
 @st.cache_data(max_entries=SEARCH_CACHE_ENTRIES, show_spinner=False)
 def _cached_more_like(
-    key: str, rev: int, point_id: str, limit: int, modalities: tuple[str, ...], _engine: Any
+    key: str, rev: int, point_id: str, limit: int, modalities: tuple[str, ...], _engine: Engine
 ) -> Any:
     from binding.store.base import Filter
 
@@ -261,18 +264,15 @@ def more_like(point_id: str, *, limit: int, modalities: tuple[str, ...] = ()) ->
 
 def point(point_id: str) -> Any | None:
     """A stored point (with its vector), or None when it is gone."""
-    from binding.store.filters import to_uuid
-
-    found = engine().store.retrieve([to_uuid(point_id)], with_vectors=True)
+    found = engine().points([point_id], with_vectors=True)
     return found[0] if found else None
 
 
 @st.cache_data(max_entries=256, show_spinner=False)
-def _cached_names(key: str, rev: int, ids: tuple[str, ...], _engine: Any) -> dict[str, str]:
-    from binding.store.filters import to_uuid
+def _cached_names(key: str, rev: int, ids: tuple[str, ...], _engine: Engine) -> dict[str, str]:
     from dashboard.components.previews import display_name
 
-    found = _engine.store.retrieve([to_uuid(i) for i in ids], with_vectors=False)
+    found = _engine.points(list(ids))
     return {str(p.id): f"{display_name(p.payload)} · {p.payload.get('modality')}" for p in found}
 
 
@@ -281,9 +281,7 @@ def point_names(ids: tuple[str, ...]) -> dict[str, str]:
     good = []
     for i in ids:
         try:
-            from binding.store.filters import to_uuid
-
-            good.append(str(to_uuid(i)))
+            good.append(str(UUID(str(i))))
         except Exception:
             continue
     if not good:

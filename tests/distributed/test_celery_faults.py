@@ -1,4 +1,4 @@
-"""Fault tests with real processes (reliability.md R1, R2, R3, R5): a private redis-server,
+"""Fault tests with real processes (docs/distributed.md: R1, R2, R3, R5): a private redis-server,
 real `binding worker` processes with the tiny model, SIGKILL from the test.
 
 "Exactly once" is checked in the store after the worker exited: the count equals N, a scroll

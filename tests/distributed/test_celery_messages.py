@@ -1,4 +1,4 @@
-"""Messages a worker must handle safely (reliability.md R12, R13), with a real worker.
+"""Messages a worker must handle safely (docs/distributed.md: R12, R13), with a real worker.
 
 R12: a pickled message put straight into the queue is discarded unread, its side effect
 never happens, and the worker goes on. R13: the same files ingested twice, or a task

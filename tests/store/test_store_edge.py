@@ -314,3 +314,38 @@ def test_a_store_made_before_the_modality_tags_field_keeps_two_conditions(tmp_pa
     with EdgeStore(folder, model=MODEL, dim=DIM) as store:
         assert store.count(where) == 2
         assert store.facet("modality", filter=where) == {"image": 2}
+
+
+def test_a_shard_whose_wal_another_opener_holds_is_refused_with_a_typed_error(
+    tmp_path: Path,
+) -> None:
+    """A process that opened the shard without our folder lock (qdrant-edge directly) holds
+    its write-ahead log: the store says so with `StoreLockedError`, not an untyped failure."""
+    import qdrant_edge
+
+    from binding.errors import StoreLockedError
+
+    folder = tmp_path / "s"
+    EdgeStore(folder, model=MODEL, dim=DIM).close()
+    shard = folder / (folder / CURRENT_FILE).read_text().strip()
+    raw = qdrant_edge.EdgeShard.load(str(shard), None)
+    try:
+        with pytest.raises(StoreLockedError) as e:
+            EdgeStore(folder, model=MODEL, dim=DIM)
+        assert isinstance(e.value, ConfigurationError)
+        assert e.value.path == str(folder) and "BINDING_QDRANT_URL" in str(e.value)
+    finally:
+        raw.close()
+    EdgeStore(folder, model=MODEL, dim=DIM).close()  # free again once it is closed
+
+
+def test_the_folder_lock_raises_the_typed_error_with_the_pid(tmp_path: Path) -> None:
+    from binding.errors import StoreLockedError
+
+    first = EdgeStore(tmp_path / "s", model=MODEL, dim=DIM)
+    try:
+        with pytest.raises(StoreLockedError) as e:
+            EdgeStore(tmp_path / "s", model=MODEL, dim=DIM)
+        assert e.value.pid == os.getpid()
+    finally:
+        first.close()
