@@ -11,7 +11,7 @@ import threading
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from binding.errors import InputError
 from binding.points import clean_tags
@@ -39,6 +39,9 @@ from binding.streams.scripts import (
 from binding.streams.windows import StreamWindows, Window, stream_windows
 from binding.streams.wire import as_text, decode_entry
 from binding.transient import is_transient
+
+if TYPE_CHECKING:
+    from binding.ingest import IngestContext
 
 log = logging.getLogger(__name__)
 
@@ -71,7 +74,7 @@ class StreamConsumer:
     def __init__(
         self,
         redis_or_url: Any,
-        context: Any,
+        context: IngestContext,
         *,
         group: str = DEFAULT_GROUP,
         name: str | None = None,

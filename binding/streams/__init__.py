@@ -3,9 +3,9 @@
 A stream is one sensor: a Redis stream `binding:stream:<id>` of timestamped readings (IMU
 samples, several per entry) or frames (thermal, depth: one per entry). A producer
 (`StreamProducer`, `publish_readings`, `publish_recording`) appends entries; a consumer
-(`workers.streams.StreamConsumer`, what `binding worker streams` runs) cuts them into windows, embeds each
-window, upserts it with the stream id and its time span, and acknowledges the entries only
-after the upsert returned. `ingest_recording` windows a recording the same way with no Redis
+(`workers.streams.StreamConsumer`, what `binding worker streams` runs) cuts them into
+windows, embeds each window, upserts it with the stream id and its time span, and
+acknowledges the entries only after the upsert returned. `ingest_recording` windows a recording the same way with no Redis
 at all (embedded mode), and gives the same point ids.
 
 Wire format, version 1 (every field a Redis string; `docs/streams.md` has the full table):

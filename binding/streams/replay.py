@@ -7,7 +7,7 @@ import time
 from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
 import numpy as np
@@ -28,6 +28,9 @@ from binding.streams.wire import (
     encode_frame_entry,
     encode_imu_entry,
 )
+
+if TYPE_CHECKING:
+    from binding.ingest import IngestContext
 
 
 @dataclass(frozen=True)
@@ -171,7 +174,7 @@ class StreamIngestReport:
 
 
 def ingest_recording(
-    engine: Any,
+    engine: IngestContext,
     sources: Sequence[Path | str],
     *,
     stream: str | None = None,
