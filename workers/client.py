@@ -1,4 +1,7 @@
-"""The sending side, for `binding.executor.QueueExecutor`: tasks by name, no task code.
+"""The sending side: `Dispatcher` sends tasks by name (no task code) for `QueueExecutor`.
+
+It implements `binding.dispatch.Dispatcher`; pyproject.toml registers it as the entry point
+`binding.dispatchers:celery`, which is how the library finds it.
 
 Importing this module imports Celery and kombu but never torch, the model or the tasks.
 """
