@@ -2,7 +2,7 @@
 from being published to being searchable.
 
 Starts a private `redis-server` on a free loopback port (never the shared one), and runs the
-consumer (`binding.streams.StreamConsumer`, what `binding worker streams` runs) in this
+consumer (`workers.streams.StreamConsumer`, what `binding worker streams` runs) in this
 process over an embedded store in a temporary folder.
 
   throughput   a backlog of IMU windows (and thermal frames) is published first; then one
@@ -206,7 +206,8 @@ def latency(server: PrivateRedis, context: Context, seconds: float) -> dict[str,
     import redis
 
     from binding.points import point_id, segment_label
-    from binding.streams import SAMPLES_PER_ENTRY, StreamConsumer, WindowGrid, window_identity
+    from binding.streams import SAMPLES_PER_ENTRY, WindowGrid, window_identity
+    from workers.streams import StreamConsumer
 
     server.flush()
     total = int(seconds * RATE)
