@@ -7,7 +7,7 @@ from typing import Any
 
 import streamlit as st
 
-from binding.query import Query, QueryError, format_query, make_filter
+from binding.query import PointInput, Query, QueryError, format_query, make_filter
 from dashboard.components import examples, previews, results, session, style
 from dashboard.components import terms as rows_
 
@@ -354,7 +354,7 @@ if "compose_expr_error" in ss:
         st.code(caret_line(text, column), language=None)
     else:
         st.error(f"**Cannot use the query:** {message}", icon=":material/error:")
-stored_terms = [t for t in built if type(t.input).__name__ == "PointInput"]
+stored_terms = [t for t in built if isinstance(t.input, PointInput)]
 if stored_terms:
     legend = " · ".join(
         f"`{str(t.input.id)[:8]}…` = {style.escape_markdown(names.get(str(t.input.id), '?'))}"

@@ -109,7 +109,8 @@ else:
     )
 
 if go and files:
-    from binding.points import clean_tags, display_name
+    from binding.api import Engine
+    from binding.points import clean_tags
 
     try:
         tags = clean_tags([t for t in tags_text.split(",")])
@@ -133,7 +134,7 @@ if go and files:
         try:
             outcome = engine.ingest_bytes(file.name, file.getvalue(), modality=modality, tags=tags)
             row = {
-                "file": display_name(file.name),
+                "file": Engine.label(file.name),
                 "outcome": outcome.status,
                 "modality": outcome.modality or modality or "",
                 "points": outcome.points,
@@ -141,7 +142,7 @@ if go and files:
             }
         except Exception as exc:  # one bad file never stops the others
             row = {
-                "file": display_name(file.name),
+                "file": Engine.label(file.name),
                 "outcome": "rejected",
                 "modality": modality or "",
                 "points": 0,
