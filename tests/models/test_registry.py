@@ -57,7 +57,8 @@ def test_specs_are_frozen() -> None:
         spec.arch.towers[0].width = 1  # type: ignore[misc]
 
 
-# (width, blocks, heads, tokens, bias_kv, pre-LN, scale) from /work/shared/imagebind.md
+# (width, blocks, heads, tokens, bias_kv, pre-LN, scale) of the reference `imagebind_huge()` in
+# the ImageBind repository, imagebind/models/imagebind_model.py (arXiv 2305.05665)
 HUGE_TABLE = {
     "vision": (1280, 32, 16, 257, False, True, None),
     "text": (1024, 24, 16, 77, False, False, pytest.approx(1 / 0.07)),
