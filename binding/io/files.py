@@ -75,3 +75,11 @@ def read_head(source: MediaSource, label: str, head_bytes: int) -> tuple[bytes, 
         return bytes(source[:head_bytes]), len(source)
     with open_source(source, label) as file:
         return file.read(head_bytes), os.fstat(file.fileno()).st_size
+
+
+def csv_delimiter(header_line: str) -> str | None:
+    """The delimiter of a CSV header line: comma, tab or semicolon (in that order of preference)."""
+    for delimiter in (",", "\t", ";"):
+        if delimiter in header_line:
+            return delimiter
+    return None

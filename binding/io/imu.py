@@ -36,9 +36,8 @@ from pathlib import Path
 import numpy as np
 
 from binding.errors import InputError
-from binding.io.files import read_media, source_name
+from binding.io.files import csv_delimiter, read_media, source_name
 from binding.io.npy import is_npy, load_npy
-from binding.io.sniff import csv_delimiter
 
 #: Channel order of the network input (ImageBind / Ego4D).
 IMU_CHANNELS: tuple[str, ...] = ("acc_x", "acc_y", "acc_z", "gyro_x", "gyro_y", "gyro_z")

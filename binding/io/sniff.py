@@ -22,7 +22,8 @@ from typing import Literal
 import numpy as np
 
 from binding.errors import InputError
-from binding.io.files import read_head
+from binding.io.files import csv_delimiter, read_head
+from binding.io.imu import imu_columns  # the one list of accepted IMU column names
 from binding.modality import Modality
 
 #: How much of a file sniffing reads (magic numbers, the npy header, a CSV header line).
@@ -241,14 +242,6 @@ def _csv_rows(text: str, limit: int) -> list[list[str]]:
     return list(csv.reader(lines[:limit], delimiter=delimiter))
 
 
-def csv_delimiter(header_line: str) -> str | None:
-    """The delimiter of a CSV header line: comma, tab or semicolon (in that order of preference)."""
-    for delimiter in (",", "\t", ";"):
-        if delimiter in header_line:
-            return delimiter
-    return None
-
-
 def _is_number(field: str) -> bool:
     try:
         float(field)
@@ -373,8 +366,6 @@ def detect_modality(source: Path | str | bytes, *, name: str | None = None) -> M
             f"(IMU arrays are (6, T) or (T, 6)); {hint}",
         )
     if kind is CSV:
-        from binding.io.imu import imu_columns  # the one list of accepted IMU column names
-
         header = _csv_rows(head.decode("utf-8-sig", errors="replace"), 1)[0]
         if imu_columns(header) is not None:
             return Modality.IMU

@@ -225,7 +225,7 @@ def verify_checkpoint(
     if expected is not None and digest != expected:
         raise CheckpointError(
             f"checkpoint {path} has sha256 {digest}, expected {expected}: "
-            "it is corrupt or a different file"
+            "it is corrupt, a different file, or the publisher replaced the file"
         )
     if expected is None and recorded and _SHA256_RE.match(recorded) and digest != recorded:
         raise CheckpointError(
@@ -285,8 +285,8 @@ def _check_local(path: Path, size: int | None, sha256: str | None, cache_dir: Pa
         digest = recorded or _hash_file(path)
         if digest != sha256:
             raise CheckpointError(
-                f"checkpoint {path} has sha256 {digest}, expected {sha256}: it is corrupt or "
-                "a different file (it was left as it is)"
+                f"checkpoint {path} has sha256 {digest}, expected {sha256}: it is corrupt, "
+                "a different file, or the publisher replaced the file (it was left as it is)"
             )
         if recorded is None:
             _record_sha256(path, digest, cache_dir)
@@ -759,8 +759,9 @@ def _download(
         _discard(part, meta)
         raise CheckpointError(
             f"downloaded {url} but its sha256 is {found}, expected {sha256}; the bad download "
-            "was removed. The file on the server is damaged or not the one this model expects: "
-            "try again later, or pass --checkpoint with a verified copy"
+            "was removed. Either the download was corrupted (try again) or the publisher "
+            "replaced the file on the server (then the pinned sha256 is out of date); "
+            "pass --checkpoint with a verified copy to go on"
         )
     os.replace(part, target)
     _discard(meta)

@@ -300,8 +300,12 @@ def test_wrong_size_is_refused(server: Server, tmp_path: Path) -> None:
 def test_wrong_bytes_are_refused_by_sha256_and_removed(server: Server, tmp_path: Path) -> None:
     good = server.plan.body
     server.plan.body = good[:100] + bytes(b ^ 0xFF for b in good[100:110]) + good[110:]
-    with pytest.raises(CheckpointError, match=f"sha256 is {sha(server.plan.body)}, expected"):
+    with pytest.raises(
+        CheckpointError, match=f"sha256 is {sha(server.plan.body)}, expected"
+    ) as err:
         fetch(server, tmp_path, size=len(good), sha256=sha(good))
+    # no published hash to trust: the error names both causes, a bad download and a new file
+    assert "corrupted" in str(err.value) and "publisher replaced the file" in str(err.value)
     target = cached_checkpoint_path(tmp_path, FILENAME)
     assert not target.exists() and not target.with_name(FILENAME + ".part").exists()
 

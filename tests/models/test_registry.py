@@ -36,7 +36,8 @@ def test_huge_spec_points_at_the_official_weights() -> None:
     assert spec.filename == "imagebind_huge.pth"
     assert spec.embed_dim == 1024
     assert spec.license == "CC BY-NC-SA 4.0"
-    assert spec.sha256 is None and spec.size_bytes is None  # not knowable here; see registry
+    assert spec.size_bytes == 4_803_584_173
+    assert spec.sha256 == "d6f6c22bedcc90708448d5d2fbb7b2db9c73f505dc89bd0b2e09b23af1b62157"
     assert not spec.random_weights_only
 
 
@@ -56,7 +57,8 @@ def test_specs_are_frozen() -> None:
         spec.arch.towers[0].width = 1  # type: ignore[misc]
 
 
-# (width, blocks, heads, tokens, bias_kv, pre-LN, scale) from /work/shared/imagebind.md
+# (width, blocks, heads, tokens, bias_kv, pre-LN, scale) of the reference `imagebind_huge()` in
+# the ImageBind repository, imagebind/models/imagebind_model.py (arXiv 2305.05665)
 HUGE_TABLE = {
     "vision": (1280, 32, 16, 257, False, True, None),
     "text": (1024, 24, 16, 77, False, False, pytest.approx(1 / 0.07)),
