@@ -140,7 +140,65 @@ def _write_sound(path: Path, samples: np.ndarray, fmt: str | None = None) -> Pat
 
     path.parent.mkdir(parents=True, exist_ok=True)
     soundfile.write(path, np.clip(samples, -1, 1).astype(np.float32), AUDIO_RATE, format=fmt)
+    if fmt == "OGG":
+        path.write_bytes(with_ogg_serial(path.read_bytes(), OGG_SERIAL))
     return path
+
+
+#: Serial number of the logical stream in generated Ogg files. libsndfile draws a random
+#: one per file (as the Ogg spec suggests, so that streams can be chained), which made
+#: every generation of the same audio a different file; a fixed serial makes it the same.
+OGG_SERIAL = 0x62696E64  # "bind"
+
+
+def with_ogg_serial(content: bytes, serial: int) -> bytes:
+    """`content` (a single-stream Ogg file) with every page's serial number set to `serial`.
+
+    Each page header is rewritten in place and its CRC recomputed (RFC 3533, section 6);
+    the packets (the encoded audio) are untouched, so the decoded audio is the same.
+    Raises ValueError if `content` is not a sequence of Ogg pages of one logical stream.
+    """
+    pages = bytearray(content)
+    offset, first_serial = 0, None
+    while offset < len(pages):
+        if pages[offset : offset + 4] != b"OggS" or offset + 27 > len(pages):
+            raise ValueError(f"not an Ogg page at byte {offset}")
+        page_serial = int.from_bytes(pages[offset + 14 : offset + 18], "little")
+        if first_serial is None:
+            first_serial = page_serial
+        elif page_serial != first_serial:
+            raise ValueError(f"a second logical stream (serial {page_serial}) at byte {offset}")
+        segments = pages[offset + 26]
+        header_end = offset + 27 + segments
+        end = header_end + sum(pages[offset + 27 : header_end])
+        if end > len(pages):
+            raise ValueError(f"the Ogg page at byte {offset} is cut short")
+        pages[offset + 14 : offset + 18] = serial.to_bytes(4, "little")
+        pages[offset + 22 : offset + 26] = bytes(4)  # the CRC is computed with its field zeroed
+        pages[offset + 22 : offset + 26] = _ogg_crc(bytes(pages[offset:end])).to_bytes(4, "little")
+        offset = end
+    return bytes(pages)
+
+
+def _ogg_crc(page: bytes) -> int:
+    # CRC-32 of Ogg: polynomial 0x04C11DB7, initial value 0, no reflection, no final xor
+    crc = 0
+    for byte in page:
+        crc = ((crc << 8) & 0xFFFFFFFF) ^ _OGG_CRC_TABLE[((crc >> 24) ^ byte) & 0xFF]
+    return crc
+
+
+def _ogg_crc_table() -> tuple[int, ...]:
+    table = []
+    for index in range(256):
+        value = index << 24
+        for _ in range(8):
+            value = ((value << 1) ^ 0x04C11DB7) if value & 0x80000000 else value << 1
+        table.append(value & 0xFFFFFFFF)
+    return tuple(table)
+
+
+_OGG_CRC_TABLE = _ogg_crc_table()
 
 
 def _sounds(folder: Path, rng: np.random.Generator) -> list[Path]:
