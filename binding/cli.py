@@ -568,12 +568,14 @@ def dashboard_command(
 
 # --- command groups in their own modules ---------------------------------------------------
 
+from binding.cli_eval import eval_app  # noqa: E402
 from binding.cli_streams import stream_app, streams_worker_command  # noqa: E402
 from binding.cli_worker import worker_app  # noqa: E402
 
 worker_app.command("streams")(streams_worker_command)
 app.add_typer(stream_app, name="stream")
 app.add_typer(worker_app, name="worker")
+app.add_typer(eval_app, name="eval")
 
 
 def main() -> None:  # pragma: no cover - console entry point wrapper

@@ -104,6 +104,16 @@ def ndcg_at_k(relevance: np.ndarray, scores: np.ndarray, k: int = 10) -> float:
     return float(values.mean()) if len(values) else 0.0
 
 
+def ndcg_of_list(gains: Sequence[float], judged: Sequence[float], k: int = 10) -> float:
+    """nDCG@k of one ranked list: `gains` of the hits in order, over the best ordering of
+    every `judged` gain (items the search never returned count in the ideal)."""
+    discount = 1.0 / np.log2(np.arange(2, k + 2))
+    got = np.asarray(list(gains)[:k], dtype=np.float64)
+    best = np.sort(np.asarray(list(judged), dtype=np.float64))[::-1][:k]
+    ideal = float((best * discount[: len(best)]).sum())
+    return float((got * discount[: len(got)]).sum()) / ideal if ideal > 0 else 0.0
+
+
 def recall_of_set(found: Sequence[object], wanted: Sequence[object]) -> float:
     """|found ∩ wanted| / |wanted| (an approximate search's recall against the exact one)."""
     if not wanted:
