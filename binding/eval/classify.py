@@ -112,9 +112,10 @@ def read_labelled(
 ) -> LabelledSet:
     """A labelled set from a folder of class folders, or a CSV of `path,label` rows.
 
-    The modality is `modality` when given (every file is read as it), else guessed from the
-    file suffixes (image, video, audio or IMU; depth and thermal must be named). With
-    `mixed=True` files of several modalities may sit together (for `against`).
+    The modality is `modality` when given (files with its suffixes are read as it, others
+    left out), else guessed from the file suffixes (image, video, audio or IMU; depth and
+    thermal must be named). With `mixed=True` the other files are kept too, each with the
+    modality its suffix says (for `against`).
     """
     root = Path(source)
     wanted = parse_modality(str(modality)) if modality is not None else None
@@ -145,13 +146,17 @@ def read_labelled(
     labels: list[str] = []
     kinds: list[Modality] = []
     for path, label in pairs:
-        kind = wanted if wanted is not None and not mixed else _guess(path)
+        guessed = _guess(path)
+        if wanted is not None and (
+            guessed is wanted or path.suffix.lower() in SUFFIXES.get(wanted, ())
+        ):
+            kind: Modality | None = wanted  # depth and thermal files are read as named
+        elif wanted is not None and not mixed:
+            continue  # a file of another modality beside the wanted ones
+        else:
+            kind = guessed
         if kind is None:
-            if wanted is None:
-                continue  # not a media file (a README, a .txt list)
-            kind = wanted
-        if wanted is not None and not mixed and kind is not wanted:
-            continue
+            continue  # not a media file (a README, a .txt list)
         items.append(path)
         labels.append(label)
         kinds.append(kind)
