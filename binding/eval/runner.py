@@ -128,7 +128,13 @@ def run_composite(
 def default_output(settings: Settings, kind: str) -> Path:
     """Where a run's JSON goes when the user names no file: `<data_dir>/evals/<kind>-<time>.json`."""
     stamp = time.strftime("%Y%m%d-%H%M%S", time.gmtime())
-    return Path(settings.data_dir) / "evals" / f"{kind}-{stamp}.json"
+    folder = Path(settings.data_dir) / "evals"
+    path = folder / f"{kind}-{stamp}.json"
+    number = 1
+    while path.exists():  # two runs in one second
+        number += 1
+        path = folder / f"{kind}-{stamp}-{number}.json"
+    return path
 
 
 def saved_runs(settings: Settings) -> list[Path]:
