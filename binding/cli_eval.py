@@ -46,6 +46,10 @@ NoCacheOpt = Annotated[
 ]
 
 
+#: Metric names that are counts, printed without decimals.
+COUNTS = {"count", "classes", "queries", "targets", "triples", "points", "k"}
+
+
 def _fail(message: str) -> None:
     console.print(f"[bold red]error:[/] {escape(message)}")
     raise typer.Exit(1)
@@ -106,7 +110,8 @@ def _metrics_table(title: str, metrics: dict[str, Any]) -> Table:
     table.add_column("value", justify="right")
     for name, value in flatten(metrics).items():
         if not name.startswith("per_class."):
-            table.add_row(name, f"{value:.4f}" if value % 1 else f"{value:.0f}")
+            counted = name.rsplit(".", 1)[-1] in COUNTS
+            table.add_row(name, f"{value:.0f}" if counted else f"{value:.4f}")
     return table
 
 
@@ -141,7 +146,7 @@ def classify_command(
     averaged per class; with --against, class prototypes are the examples of another
     modality in the same folders (audio items classified against image examples, say).
     """
-    from binding.eval.classify import confusion_png, read_labelled
+    from binding.eval.classify import DEFAULT_TEMPLATES, confusion_png, read_labelled
     from binding.eval.runner import run_classify
 
     settings = _settings(
@@ -153,7 +158,11 @@ def classify_command(
         _fail(str(exc))
     kinds = [labelled.modality.value] + ([against] if against else [])
     embedder = _embedder(settings, kinds, no_cache)
-    total = len(labelled.items) + (0 if against else len(labelled.classes) * 8)
+    if against:
+        total = len(labelled.items)  # the queries and the other modality's examples
+    else:
+        chosen = template or DEFAULT_TEMPLATES[labelled.modality]
+        total = len(labelled.subset(labelled.modality).items) + len(labelled.classes) * len(chosen)
     try:
         with _bar("classifying", total) as tick:
             run, result = run_classify(
@@ -202,7 +211,9 @@ def retrieve_command(
         _fail(str(exc))
     embedder = _embedder(settings, [query_modality, target_modality], no_cache)
     try:
-        with _bar("retrieving", 2 * len(loaded.queries)) as tick:
+        with _bar(
+            "retrieving", len(loaded.queries) + len({str(t) for t in loaded.targets})
+        ) as tick:
             run = run_retrieve(loaded, embedder, progress=tick)
     except (OSError, ValueError) as exc:
         _fail(str(exc))
@@ -236,7 +247,7 @@ def composite_command(
     except (OSError, ValueError) as exc:
         _fail(str(exc))
     embedder = _embedder(settings, [a, b, target], no_cache)
-    with _bar("composing", 3 * len(loaded.a)) as tick:
+    with _bar("composing", 2 * len(loaded.a) + len({str(t) for t in loaded.targets})) as tick:
         run = run_composite(loaded, embedder, progress=tick)
     _save(run, output, settings)
     out.print(_metrics_table(f"composite {triples}", run.metrics))
@@ -270,19 +281,26 @@ def paper_command(
     )
     if not data_root.is_dir():
         _fail(f"{data_root}: no such data root folder")
-    embedder = _embedder(settings, ["image", "video", "audio", "depth", "thermal"], no_cache)
-    bars: list[Any] = []
+    present = [d for d in paper.DATASETS if d.read and d.present(data_root)]
+    if only:
+        present = [d for d in present if d.key in only]
+    # only the towers the datasets there need (retrieval sets are text -> audio)
+    embedder = _embedder(settings, sorted({d.templates or "audio" for d in present}), no_cache)
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
-    def progress(label: str, total: int) -> Callable[[int], None]:
-        manager = _bar(label, total)
-        bars.append(manager)
-        return manager.__enter__()
+    with Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        console=console,
+        transient=not sys.stderr.isatty(),
+    ) as bar:
 
-    try:
+        def progress(label: str, total: int) -> Callable[[int], None]:
+            task = bar.add_task(label, total=total)
+            return lambda n: bar.advance(task, n)
+
         rows = paper.rows(data_root, embedder, only=only, limit=limit, progress=progress)
-    finally:
-        for manager in bars:
-            manager.__exit__(None, None, None)
     table = Table(title="zero-shot, ours vs the paper (arXiv 2305.05665, Table 2)")
     for column in ("dataset", "metric", "ours", "paper", "difference"):
         table.add_column(column, justify="left" if column in ("dataset", "metric") else "right")

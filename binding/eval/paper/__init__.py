@@ -40,7 +40,7 @@ DATASETS: tuple[PaperDataset, ...] = (
     PaperDataset(
         "msrvtt", "MSR-VTT", "msrvtt", "retrieve", {"R@1": 36.1},
         "(no reader yet)", "https://www.microsoft.com/en-us/research/publication/msr-vtt-a-large-video-description-dataset-for-bridging-video-and-language/",
-        note="no reader yet: the 1k-A test split's file list is not part of the official release",
+        note="the 1k-A test split's file list is not part of the official release",
     ),
     PaperDataset(
         "nyu_d", "NYU-D", "SUNRGBD", "classify", {"top1": 54.0},
@@ -55,12 +55,12 @@ DATASETS: tuple[PaperDataset, ...] = (
     PaperDataset(
         "audioset", "AudioSet", "audioset", "classify", {"mAP": 17.6},
         "(no reader yet)", "https://research.google.com/audioset/download.html",
-        note="no reader yet: clips are fetched from YouTube by each user, in no fixed layout",
+        note="clips are fetched from YouTube by each user, in no fixed layout",
     ),
     PaperDataset(
         "vggsound", "VGGSound", "vggsound", "classify", {"top1": 27.8},
         "(no reader yet)", "https://www.robots.ox.ac.uk/~vgg/data/vggsound/",
-        note="no reader yet: clips are fetched from YouTube by each user, in no fixed layout",
+        note="clips are fetched from YouTube by each user, in no fixed layout",
     ),
     PaperDataset(
         "esc50", "ESC-50", "ESC-50", "classify", {"top1": 66.9},
@@ -85,7 +85,7 @@ DATASETS: tuple[PaperDataset, ...] = (
     PaperDataset(
         "ego4d_imu", "Ego4D IMU", "ego4d", "classify", {"top1": 25.0},
         "(no reader yet)", "https://ego4d-data.org/docs/start-here/",
-        note="no reader yet: the paper's IMU scenario labels and clip list are not published",
+        note="the paper's IMU scenario labels and clip list are not published",
     ),
 )  # fmt: skip
 
@@ -181,8 +181,13 @@ def rows(
         except LayoutError as exc:
             out.append(PaperRow(spec, "broken", {}, str(exc)))
             continue
-        count = len(data.items) if isinstance(data, LabelledSet) else len(data.queries)
-        tick = progress(spec.title, count) if progress else None
+        if isinstance(data, LabelledSet):
+            count = len(data.items)
+            work = count + len(data.classes) * len(templates(spec.templates))
+        else:
+            count = len(data.queries)
+            work = count + len({str(t) for t in data.targets})
+        tick = progress(spec.title, work) if progress else None
         ours = evaluate_dataset(spec, data, embedder, progress=tick)
         out.append(PaperRow(spec, "evaluated", ours, str(root / spec.folder), count))
     return out
