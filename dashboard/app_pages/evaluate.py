@@ -128,7 +128,12 @@ else:
     upload = st.file_uploader("Zip of class folders", type=["zip"], key="eval_zip")
     if upload is not None:
         try:
-            source = _unzip(upload)
+            # extracted once per upload, not on every rerun of the page
+            extracted = ss.setdefault("eval_unzipped", {})
+            key = getattr(upload, "file_id", None) or upload.name
+            if key not in extracted or not Path(extracted[key]).is_dir():
+                extracted[key] = str(_unzip(upload))
+            source = Path(extracted[key])
         except (ValueError, zipfile.BadZipFile) as exc:
             session.show_error("The zip could not be read", exc)
 c1, c2 = st.columns(2)
