@@ -94,3 +94,17 @@ def test_recall_of_set_and_retrieval_summary():
             "MRR": (1 + 1 / 6 + 1 / 11) / 3,
         }
     )
+
+
+def test_ranks_match_the_definition_on_random_ties():
+    """Many small-integer score tables (ties everywhere) against a brute-force count."""
+    rng = np.random.default_rng(3)
+    for _ in range(200):
+        q, n = rng.integers(1, 6), rng.integers(1, 8)
+        scores = rng.integers(0, 3, size=(q, n)).astype(float)
+        targets = rng.integers(0, n, size=q)
+        expected = [
+            1 + sum(scores[i, j] >= scores[i, targets[i]] for j in range(n) if j != targets[i])
+            for i in range(q)
+        ]
+        assert metrics.ranks_of_targets(scores, targets).tolist() == expected
