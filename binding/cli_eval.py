@@ -152,6 +152,8 @@ def classify_command(
     settings = _settings(
         model=model, checkpoint=checkpoint, seed=seed, device=device, precision=precision
     )
+    if against and not modality:
+        _fail("--against needs --modality: the modality of the items to classify")
     try:
         labelled = read_labelled(data, modality, mixed=against is not None)
     except (OSError, ValueError) as exc:

@@ -256,6 +256,11 @@ def classify(
     """Zero-shot classification of `data` against text prompts or another modality."""
     if against is not None:
         other = parse_modality(str(against))
+        if other is data.modality:
+            raise ValueError(
+                f"{data.origin}: the items are {other.value} already; classify against another "
+                "modality's examples (or name the items' modality)"
+            )
         queries = data.subset(data.modality)
         examples = data.subset(other)
         if not examples.items:

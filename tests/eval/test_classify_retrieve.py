@@ -70,6 +70,8 @@ def test_csv_labels_and_against_another_modality(tmp_path: Path):
     embedder = LabelEmbedder(data.classes, label_map(data))  # images and sounds alike
     result = classify(data, embedder, against="image")
     assert result.count == 4 and result.top1 == 1.0
+    with pytest.raises(ValueError, match="the items are audio already"):
+        classify(data, embedder, against="audio")
 
 
 def test_broken_inputs_are_named(tmp_path: Path):
