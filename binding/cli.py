@@ -550,9 +550,11 @@ def demo_command(
 # --- command groups in their own modules ---------------------------------------------------
 
 from binding.cli_commands import mount_commands  # noqa: E402
+from binding.cli_eval import eval_app  # noqa: E402
 from binding.cli_streams import stream_app  # noqa: E402
 
 app.add_typer(stream_app, name="stream")
+app.add_typer(eval_app, name="eval")
 # `binding worker ...` (workers/) and `binding dashboard` (dashboard/) come from the packages
 # above the library, through the `binding.commands` entry points (see binding/cli_commands.py).
 mount_commands(app)

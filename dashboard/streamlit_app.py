@@ -35,6 +35,7 @@ PAGES = {
         st.Page("app_pages/search.py", title="Search", icon=":material/search:", default=True),
         st.Page("app_pages/compose.py", title="Compose", icon=":material/functions:"),
         st.Page("app_pages/map.py", title="Map", icon=":material/scatter_plot:"),
+        st.Page("app_pages/evaluate.py", title="Evaluate", icon=":material/analytics:"),
     ],
     "Data": [
         st.Page("app_pages/ingest.py", title="Ingest", icon=":material/upload_file:"),

@@ -1,0 +1,193 @@
+"""The paper's zero-shot benchmarks (arXiv 2305.05665, Table 2) on the user's copies.
+
+Each dataset is looked for under `--data-root` in its own published layout; the ones found
+are evaluated with the paper's protocol (zero-shot: text prompts per class, or text ->
+audio retrieval) and printed beside the paper's number. The ones absent are listed with
+the layout expected; the ones with no reader here say why.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from binding.eval.classify import Embedder, LabelledSet, classify
+from binding.eval.paper import captions, esc50, imagenet, kinetics, llvip, places365, sunrgbd
+from binding.eval.paper.base import LayoutError, PaperDataset, templates
+from binding.eval.retrieve import Pairs, retrieve
+
+__all__ = ["DATASETS", "LayoutError", "PaperDataset", "PaperRow", "evaluate_dataset", "rows"]
+
+DATASETS: tuple[PaperDataset, ...] = (
+    PaperDataset(
+        "in1k", "ImageNet-1k", "imagenet", "classify", {"top1": 77.7},
+        "imagenet/val/<wnid>/*.JPEG (optional imagenet/LOC_synset_mapping.txt)",
+        "https://image-net.org/download.php", imagenet.read, "image",
+    ),
+    PaperDataset(
+        "places365", "Places365", "places365", "classify", {"top1": 45.4},
+        "places365/{val_256/*.jpg, places365_val.txt, categories_places365.txt}",
+        "http://places2.csail.mit.edu/download.html", places365.read, "image",
+    ),
+    PaperDataset(
+        "k400", "Kinetics-400", "kinetics400", "classify", {"top1": 50.0},
+        "kinetics400/{annotations/val.csv, val/<youtube_id>_<start>_<end>.mp4}",
+        "https://github.com/cvdfoundation/kinetics-dataset", kinetics.read, "video",
+    ),
+    PaperDataset(
+        "msrvtt", "MSR-VTT", "msrvtt", "retrieve", {"R@1": 36.1},
+        "(no reader yet)", "https://www.microsoft.com/en-us/research/publication/msr-vtt-a-large-video-description-dataset-for-bridging-video-and-language/",
+        note="the 1k-A test split's file list is not part of the official release",
+    ),
+    PaperDataset(
+        "nyu_d", "NYU-D", "SUNRGBD", "classify", {"top1": 54.0},
+        "SUNRGBD/kv1/NYUdata/<scene>/{scene.txt, depth/*.png}",
+        "https://rgbd.cs.princeton.edu/", sunrgbd.read_nyu, "depth",
+    ),
+    PaperDataset(
+        "sun_d", "SUN-D", "SUNRGBD", "classify", {"top1": 35.1},
+        "SUNRGBD/<sensor>/.../<scene>/{scene.txt, depth/*.png}",
+        "https://rgbd.cs.princeton.edu/", sunrgbd.read_sun, "depth",
+    ),
+    PaperDataset(
+        "audioset", "AudioSet", "audioset", "classify", {"mAP": 17.6},
+        "(no reader yet)", "https://research.google.com/audioset/download.html",
+        note="clips are fetched from YouTube by each user, in no fixed layout",
+    ),
+    PaperDataset(
+        "vggsound", "VGGSound", "vggsound", "classify", {"top1": 27.8},
+        "(no reader yet)", "https://www.robots.ox.ac.uk/~vgg/data/vggsound/",
+        note="clips are fetched from YouTube by each user, in no fixed layout",
+    ),
+    PaperDataset(
+        "esc50", "ESC-50", "ESC-50", "classify", {"top1": 66.9},
+        "ESC-50/{meta/esc50.csv, audio/*.wav}",
+        "https://github.com/karolpiczak/ESC-50", esc50.read, "audio",
+    ),
+    PaperDataset(
+        "clotho", "Clotho", "clotho", "retrieve", {"R@1": 6.0, "R@10": 28.4},
+        "clotho/{clotho_captions_evaluation.csv, evaluation/*.wav}",
+        "https://zenodo.org/records/4783391", captions.read_clotho,
+    ),
+    PaperDataset(
+        "audiocaps", "AudioCaps", "audiocaps", "retrieve", {"R@1": 9.3, "R@10": 42.3},
+        "audiocaps/{test.csv, audio/test/<youtube_id>.wav}",
+        "https://audiocaps.github.io/", captions.read_audiocaps,
+    ),
+    PaperDataset(
+        "llvip", "LLVIP", "LLVIP", "classify", {"top1": 63.4},
+        "LLVIP/{infrared/test/*.jpg, Annotations/*.xml}",
+        "https://bupt-ai-cz.github.io/LLVIP/", llvip.read, "thermal",
+    ),
+    PaperDataset(
+        "ego4d_imu", "Ego4D IMU", "ego4d", "classify", {"top1": 25.0},
+        "(no reader yet)", "https://ego4d-data.org/docs/start-here/",
+        note="the paper's IMU scenario labels and clip list are not published",
+    ),
+)  # fmt: skip
+
+
+@dataclass
+class PaperRow:
+    """One dataset's outcome: evaluated (metrics), skipped (why), or failed (the error)."""
+
+    dataset: PaperDataset
+    status: str  # "evaluated", "absent", "no reader", "broken"
+    ours: dict[str, float]
+    detail: str = ""
+    count: int = 0
+
+    def lines(self) -> list[tuple[str, str, str, str, str]]:
+        """(dataset, metric, ours, paper, difference) rows for the table."""
+        out = []
+        for metric, paper in self.dataset.paper.items():
+            value = self.ours.get(metric)
+            ours = f"{value:.1f}" if value is not None else "-"
+            diff = f"{value - paper:+.1f}" if value is not None else self.status
+            out.append((self.dataset.title, metric, ours, f"{paper:.1f}", diff))
+        return out
+
+
+def subsample(data: Any, limit: int | None, seed: int = 0) -> Any:
+    """At most `limit` items (or pairs), the same ones every run."""
+    if limit is None:
+        return data
+    if isinstance(data, LabelledSet):
+        if len(data.items) <= limit:
+            return data
+        keep = sorted(random.Random(seed).sample(range(len(data.items)), limit))
+        return LabelledSet(
+            data.modality,
+            [data.items[i] for i in keep],
+            [data.labels[i] for i in keep],
+            data.classes,
+            data.origin,
+        )
+    if len(data.queries) <= limit:
+        return data
+    keep = sorted(random.Random(seed).sample(range(len(data.queries)), limit))
+    return Pairs(
+        data.query_modality,
+        data.target_modality,
+        [data.queries[i] for i in keep],
+        [data.targets[i] for i in keep],
+        data.origin,
+    )
+
+
+def evaluate_dataset(
+    spec: PaperDataset,
+    data: LabelledSet | Pairs,
+    embedder: Embedder,
+    *,
+    progress: Callable[[int], None] | None = None,
+) -> dict[str, float]:
+    """The paper's metrics (in percent) for one dataset already read."""
+    if isinstance(data, LabelledSet):
+        result = classify(data, embedder, templates=templates(spec.templates), progress=progress)
+        return {"top1": 100 * result.top1, "top5": 100 * result.top5}
+    out = retrieve(data, embedder, progress=progress)
+    forward = out[f"{data.query_modality.value}->{data.target_modality.value}"]
+    return {"R@1": 100 * forward["R@1"], "R@10": 100 * forward["R@10"]}
+
+
+def rows(
+    data_root: Path | str,
+    embedder: Embedder,
+    *,
+    only: list[str] | None = None,
+    limit: int | None = None,
+    progress: Callable[[str, int], Callable[[int], None]] | None = None,
+) -> list[PaperRow]:
+    """Every dataset of the table: evaluated when present and readable, else why not."""
+    root = Path(data_root)
+    if not root.is_dir():
+        raise FileNotFoundError(f"{root}: no such data root folder")
+    out = []
+    for spec in DATASETS:
+        if only and spec.key not in only:
+            continue
+        if spec.read is None:
+            out.append(PaperRow(spec, "no reader", {}, spec.note))
+            continue
+        if not spec.present(root):
+            out.append(PaperRow(spec, "absent", {}, f"expected {spec.layout}; get it: {spec.url}"))
+            continue
+        try:
+            data = subsample(spec.read(root / spec.folder), limit)
+        except LayoutError as exc:
+            out.append(PaperRow(spec, "broken", {}, str(exc)))
+            continue
+        if isinstance(data, LabelledSet):
+            count = len(data.items)
+            work = count + len(data.classes) * len(templates(spec.templates))
+        else:
+            count = len(data.queries)
+            work = count + len({str(t) for t in data.targets})
+        tick = progress(spec.title, work) if progress else None
+        ours = evaluate_dataset(spec, data, embedder, progress=tick)
+        out.append(PaperRow(spec, "evaluated", ours, str(root / spec.folder), count))
+    return out

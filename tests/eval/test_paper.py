@@ -1,0 +1,201 @@
+"""The paper-benchmark readers on small replicas of each published layout: the right counts
+per class and split, absent datasets skipped with their layout, broken layouts named."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from binding.eval import paper
+from binding.eval.cache import CachedEmbedder
+from binding.eval.paper import captions, esc50, imagenet, llvip, places365, sunrgbd
+from binding.eval.paper.base import LayoutError, read_lines, templates
+from tests.eval.conftest import write_png, write_wav
+
+
+def write_csv(path: Path, header: list[str], rows: list[list[object]]) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w", newline="") as handle:
+        csv.writer(handle).writerows([header, *rows])
+    return path
+
+
+def esc50_replica(root: Path) -> Path:
+    base = root / "ESC-50"
+    rows = []
+    for fold in (1, 2):
+        for target, category in enumerate(["dog", "rain", "crying_baby"]):
+            name = f"{fold}-{target}-A-{target}.wav"
+            write_wav(base / "audio" / name, hz=200 + 100 * target + fold)
+            rows.append([name, fold, target, category, False, 1, "A"])
+    write_csv(base / "meta" / "esc50.csv", ["filename", "fold", "target", "category", "esc10", "src_file", "take"], rows)  # fmt: skip
+    return base
+
+
+def test_esc50_counts_per_class_and_fold(tmp_path: Path):
+    base = esc50_replica(tmp_path)
+    data = esc50.read(base)
+    assert data.classes == ["dog", "rain", "crying baby"]
+    assert data.counts() == {"dog": 2, "rain": 2, "crying baby": 2}
+    assert esc50.fold_counts(base) == {1: 3, 2: 3}
+
+
+def test_esc50_missing_clip_is_named(tmp_path: Path):
+    base = esc50_replica(tmp_path)
+    (base / "audio" / "2-1-A-1.wav").unlink()
+    with pytest.raises(LayoutError, match=r"2-1-A-1\.wav is missing"):
+        esc50.read(base)
+    (base / "meta" / "esc50.csv").unlink()
+    with pytest.raises(LayoutError, match=r"meta/esc50\.csv is missing \(the clip table\)"):
+        esc50.read(base)
+
+
+def test_imagenet_with_the_synset_mapping(tmp_path: Path):
+    base = tmp_path / "imagenet"
+    for wnid, count in (("n01440764", 2), ("n01443537", 3)):
+        for i in range(count):
+            write_png(base / "val" / wnid / f"ILSVRC2012_val_{wnid}_{i}.JPEG", seed=i)
+    (base / "LOC_synset_mapping.txt").write_text(
+        "n01440764 tench, Tinca tinca\nn01443537 goldfish, Carassius auratus\n"
+    )
+    data = imagenet.read(base)
+    assert data.counts() == {"tench": 2, "goldfish": 3}
+
+
+def test_imagenet_needs_all_folders_without_the_mapping(tmp_path: Path):
+    base = tmp_path / "imagenet"
+    write_png(base / "val" / "n01440764" / "a.JPEG", seed=0)
+    with pytest.raises(LayoutError, match="has 1 class folders, not 1000"):
+        imagenet.read(base)
+    for i in range(999):
+        (base / "val" / f"n9{i:07d}").mkdir()
+    data = imagenet.read(base)
+    assert len(data.classes) == 1000 and data.classes[0] == "tench" and len(data.items) == 1
+    assert len(read_lines("imagenet_classes.txt")) == 1000
+    assert len(templates("image")) == 80
+
+
+def test_places365_official_lists(tmp_path: Path):
+    base = tmp_path / "places365"
+    (base).mkdir()
+    (base / "categories_places365.txt").write_text(
+        "/a/airfield 0\n/a/apartment_building/outdoor 1\n"
+    )
+    lines = []
+    for i, label in enumerate([0, 1, 1]):
+        name = f"Places365_val_{i + 1:08d}.jpg"
+        write_png(base / "val_256" / name, seed=i)
+        lines.append(f"{name} {label}")
+    (base / "places365_val.txt").write_text("\n".join(lines) + "\n")
+    data = places365.read(base)
+    assert data.counts() == {"airfield": 1, "apartment building outdoor": 2}
+    (base / "val_256" / "Places365_val_00000002.jpg").unlink()
+    with pytest.raises(LayoutError, match="Places365_val_00000002.jpg is missing .line 2"):
+        places365.read(base)
+
+
+def test_clotho_five_captions_per_clip(tmp_path: Path):
+    base = tmp_path / "clotho"
+    rows = []
+    for i in range(3):
+        write_wav(base / "evaluation" / f"clip{i}.wav", hz=300 + 50 * i)
+        rows.append([f"clip{i}.wav", *[f"caption {j} of clip {i}" for j in range(5)]])
+    header = ["file_name", *[f"caption_{j}" for j in range(1, 6)]]
+    write_csv(base / "clotho_captions_evaluation.csv", header, rows)
+    pairs = captions.read_clotho(base)
+    assert len(pairs.queries) == 15 and len(set(map(str, pairs.targets))) == 3
+    write_csv(
+        base / "clotho_captions_evaluation.csv", ["file_name", "caption"], [["clip0.wav", "x"]]
+    )
+    with pytest.raises(LayoutError, match="no column caption_1"):
+        captions.read_clotho(base)
+
+
+def test_audiocaps_test_csv(tmp_path: Path):
+    base = tmp_path / "audiocaps"
+    write_wav(base / "audio" / "test" / "abc.wav", hz=300)
+    write_wav(base / "audio" / "test" / "def_30.wav", hz=400)
+    write_csv(
+        base / "test.csv",
+        ["audiocap_id", "youtube_id", "start_time", "caption"],
+        [[1, "abc", 0, "a dog barks"], [2, "def", 30, "rain falls"], [3, "gone", 0, "absent clip"]],
+    )
+    pairs = captions.read_audiocaps(base)
+    assert pairs.queries == ["a dog barks", "rain falls"]
+
+
+def sunrgbd_replica(root: Path) -> Path:
+    base = root / "SUNRGBD"
+    scenes = [("kv1/NYUdata/NYU0001", "bedroom"), ("kv1/NYUdata/NYU0002", "kitchen"),
+              ("kv1/NYUdata/NYU0003", "study"), ("kv2/align_kv2/0001", "office"),
+              ("realsense/lg/0002", "corridor")]  # fmt: skip
+    for i, (folder, label) in enumerate(scenes):
+        scene = base / folder
+        scene.mkdir(parents=True)
+        (scene / "scene.txt").write_text(label + "\n")
+        depth = (np.arange(64 * 48, dtype=np.uint16).reshape(48, 64) * (i + 1)).astype(np.uint16)
+        from PIL import Image
+
+        (scene / "depth").mkdir()
+        Image.fromarray(depth).save(scene / "depth" / f"{i:04d}.png")
+    return base
+
+
+def test_sun_d_and_nyu_d_scenes(tmp_path: Path):
+    base = sunrgbd_replica(tmp_path)
+    nyu = sunrgbd.read_nyu(base)
+    assert len(nyu.classes) == 10
+    counts = {k: v for k, v in nyu.counts().items() if v}
+    assert counts == {"bedroom": 1, "kitchen": 1, "others": 1}  # "study" folds into others
+    sun = sunrgbd.read_sun(base)
+    assert len(sun.classes) == 19 and len(sun.items) == 4  # "study" is not a SUN-D class
+    (base / "kv2" / "align_kv2" / "0001" / "depth" / "0003.png").unlink()
+    with pytest.raises(LayoutError, match=r"0001/depth is missing or holds no \.png"):
+        sunrgbd.read_sun(base)
+
+
+def test_llvip_person_and_street_crops(tmp_path: Path):
+    base = tmp_path / "LLVIP"
+    write_png(base / "infrared" / "test" / "190001.jpg", seed=1, size=(128, 96))
+    (base / "Annotations").mkdir(parents=True)
+    box = "<object><name>person</name><bndbox><xmin>80</xmin><ymin>40</ymin><xmax>110</xmax><ymax>90</ymax></bndbox></object>"
+    (base / "Annotations" / "190001.xml").write_text(f"<annotation>{box}</annotation>")
+    data = llvip.read(base)
+    assert data.counts() == {"person": 1, "street": 1}
+    assert all(isinstance(item, bytes) for item in data.items)
+    write_png(base / "infrared" / "test" / "190002.jpg", seed=2)
+    with pytest.raises(LayoutError, match=r"190002\.xml is missing"):
+        llvip.read(base)
+
+
+def test_rows_evaluate_present_skip_absent_and_name_broken(tmp_path: Path, tiny_encoder):
+    esc50_replica(tmp_path)
+    (tmp_path / "clotho").mkdir()  # present but empty: broken
+    rows = {r.dataset.key: r for r in paper.rows(tmp_path, CachedEmbedder(tiny_encoder, None))}
+    assert len(rows) == len(paper.DATASETS)
+    assert rows["esc50"].status == "evaluated" and rows["esc50"].count == 6
+    assert 0.0 <= rows["esc50"].ours["top1"] <= 100.0
+    line = rows["esc50"].lines()[0]
+    assert line[0] == "ESC-50" and line[3] == "66.9"
+    assert float(line[4]) == pytest.approx(float(line[2]) - 66.9, abs=0.11)
+    assert rows["in1k"].status == "absent" and "imagenet/val/<wnid>" in rows["in1k"].detail
+    assert "image-net.org" in rows["in1k"].detail
+    assert (
+        rows["clotho"].status == "broken"
+        and "clotho_captions_evaluation.csv is missing" in rows["clotho"].detail
+    )
+    assert rows["ego4d_imu"].status == "no reader"
+    assert {r.dataset.title for r in rows.values()} >= {"ImageNet-1k", "Places365", "Kinetics-400",
+        "MSR-VTT", "NYU-D", "SUN-D", "AudioSet", "VGGSound", "ESC-50", "LLVIP", "Ego4D IMU",
+        "Clotho", "AudioCaps"}  # fmt: skip
+
+
+def test_paper_numbers_are_table_2():
+    numbers = {d.key: d.paper for d in paper.DATASETS}
+    assert numbers["in1k"] == {"top1": 77.7} and numbers["esc50"] == {"top1": 66.9}
+    assert numbers["clotho"] == {"R@1": 6.0, "R@10": 28.4}
+    assert numbers["audiocaps"] == {"R@1": 9.3, "R@10": 42.3}
+    assert numbers["audioset"] == {"mAP": 17.6} and numbers["llvip"] == {"top1": 63.4}
