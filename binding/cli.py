@@ -569,11 +569,13 @@ def dashboard_command(
 # --- command groups in their own modules ---------------------------------------------------
 
 from binding.cli_streams import stream_app, streams_worker_command  # noqa: E402
+from binding.cli_train import train_app  # noqa: E402
 from binding.cli_worker import worker_app  # noqa: E402
 
 worker_app.command("streams")(streams_worker_command)
 app.add_typer(stream_app, name="stream")
 app.add_typer(worker_app, name="worker")
+app.add_typer(train_app, name="train")
 
 
 def main() -> None:  # pragma: no cover - console entry point wrapper
