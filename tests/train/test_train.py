@@ -130,17 +130,6 @@ def test_bench_learns_the_anchor(tmp_path: Path) -> None:
 
 
 BENCH_SHORT = ["--pairs", "400", "--epochs", "20"]
-    "--pairs",
-    "400",
-    "--epochs",
-    "20",
-    "--width",
-    "64",
-    "--blocks",
-    "2",
-    "--batch-size",
-    "32",
-]
 
 
 def test_lora_adapters_apply_or_merge(tiny_settings: Settings, tmp_path: Path) -> None:
