@@ -245,6 +245,7 @@ def fit(run: Run, device: torch.device, world: World, *, quiet: bool = False) ->
             )
         distributed.barrier(world)
 
+    data_std = float(run.train_x.float().std()) if run.augment else 0.0
     log_path = run.out / "metrics.jsonl"
     if world.is_main:  # the log restarts from the checkpoint's history (no replayed rows)
         log_path.write_text("".join(json.dumps(r) + "\n" for r in history))
@@ -273,10 +274,11 @@ def fit(run: Run, device: torch.device, world: World, *, quiet: bool = False) ->
             ]
             x, y = run.train_x[rows].to(device), run.train_y[rows].to(device)
             if run.augment and config.noise:
-                noise = torch.Generator().manual_seed(
-                    config.seed * 1_000_003 + step * 101 + world.rank
-                )
-                x = x + config.noise * x.std() * torch.randn(x.shape, generator=noise).to(device)
+                # drawn for the global batch, then sliced: the same noise for 1 or N processes
+                generator = torch.Generator().manual_seed(config.seed * 1_000_003 + step)
+                noise = torch.randn((batch, *x.shape[1:]), generator=generator)
+                noise = noise[world.rank * local : (world.rank + 1) * local]
+                x = x + (config.noise * data_std) * noise.to(device)
             with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
                 loss = ddp(x, y)
             optimizer.zero_grad(set_to_none=True)

@@ -160,3 +160,35 @@ def test_lora_adapters_apply_or_merge(tiny_settings: Settings, tmp_path: Path) -
     tokens = prepare("text", ["a colour number 3"])[0]
     torch.testing.assert_close(applied(tokens), merged(tokens), rtol=1e-4, atol=1e-5)
     assert spec["lora"]["rank"] == 2 and spec["tower"]["type"] == "base"
+
+
+def test_two_process_ddp_matches_one_process(tiny_settings: Settings, tmp_path: Path) -> None:
+    """torchrun with 2 CPU processes (gloo), same global batch: the same loss curve."""
+    manifest = _pairs(tmp_path / "data", 40)
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
+    one, two = tmp_path / "one", tmp_path / "two"
+    common = ["--checkpoint-every", "1000"]
+    subprocess.run(
+        [sys.executable, "-m", "binding.train", *_args(manifest, one, 3), *common],
+        env=env, check=True, capture_output=True,
+    )  # fmt: skip
+    torchrun = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        "--nproc-per-node",
+        "2",
+    ]
+    done = subprocess.run(
+        [*torchrun, "-m", "binding.train", *_args(manifest, two, 3), *common],
+        env=env, capture_output=True, text=True, timeout=240,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+
+    def losses(folder: Path) -> list[float]:
+        rows = [json.loads(line) for line in (folder / "metrics.jsonl").read_text().splitlines()]
+        return [row["loss"] for row in rows if row["kind"] == "step"]
+
+    assert len(losses(one)) == len(losses(two)) > 3
+    np.testing.assert_allclose(losses(two), losses(one), rtol=1e-4, atol=1e-5)
