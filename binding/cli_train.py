@@ -122,6 +122,9 @@ def _command(kind: str) -> None:
         merge: Annotated[
             bool, typer.Option("--merge", help="lora: also save merged weights.")
         ] = False,
+        temperature: Annotated[
+            float, typer.Option("--temperature", help="Initial InfoNCE temperature (learned).")
+        ] = 0.07,
         freeze_anchor: Annotated[
             bool, typer.Option("--freeze-anchor", help="pair: keep the anchor tower fixed.")
         ] = False,
@@ -151,6 +154,7 @@ def _command(kind: str) -> None:
                 "lr": lr,
                 "seed": seed,
                 "checkpoint_every": checkpoint_every,
+                "temperature": temperature,
                 "patience": patience,
                 "precision": precision,
                 "max_steps": max_steps,
