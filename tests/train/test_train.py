@@ -192,3 +192,47 @@ def test_two_process_ddp_matches_one_process(tiny_settings: Settings, tmp_path: 
 
     assert len(losses(one)) == len(losses(two)) > 3
     np.testing.assert_allclose(losses(two), losses(one), rtol=1e-4, atol=1e-5)
+
+
+def test_ctrl_c_saves_and_stops(tiny_settings: Settings, tmp_path: Path) -> None:
+    manifest = _pairs(tmp_path / "data", 48)
+    out = tmp_path / "model"
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "binding.train", *_args(manifest, out, 200)],
+        env=env, stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and not (out / "checkpoint.pt").is_file():
+        time.sleep(0.02)
+    process.send_signal(signal.SIGINT)
+    stdout, _ = process.communicate(timeout=120)
+    assert process.returncode == 0
+    summary = json.loads(stdout.strip().splitlines()[-1])
+    assert summary["stopped"] == "interrupted" and summary["steps"] < 600
+    assert (out / "tower.safetensors").is_file() and (out / "checkpoint.pt").is_file()
+
+
+def test_pair_trains_both_towers(tiny_settings: Settings, tmp_path: Path) -> None:
+    folder = tmp_path / "data"
+    folder.mkdir()
+    rows = ["anchor,input"]
+    for index in range(10):
+        Image.new("RGB", (32, 32), (25 * index, 80, 200 - 15 * index)).save(folder / f"{index}.png")
+        rows.append(f'"colour {index}",{index}.png')
+    (folder / "pairs.csv").write_text("\n".join(rows) + "\n")
+    out = tmp_path / "pair"
+    request = TrainRequest(
+        kind="pair", manifest=str(folder / "pairs.csv"), modality="image", anchor="text",
+        out=str(out), val_fraction=0.3,
+        loop=LoopConfig(epochs=2, batch_size=4, precision="fp32"),
+    )  # fmt: skip
+    summary = run_training(request, quiet=True)
+    assert summary["validation_pairs"] == 3
+    spec = json.loads((out / "spec.json").read_text())
+    assert spec["anchor"]["trained"] and spec["files"]["anchor"] == "anchor.safetensors"
+    tower, _ = load_trained_tower(out)
+    from binding.inputs import prepare
+
+    vector = tower(prepare("image", [str(folder / "0.png")])[0])
+    assert vector.shape == (1, 32)
