@@ -220,7 +220,7 @@ def _run(
 
     data_hash = hashlib.sha256(
         "\n".join(
-            f"{content_hash(p.anchor, is_text=anchor_modality is Modality.TEXT)}:{_input_hash(p, array_input)}"
+            f"{content_hash(p.anchor, is_text=anchor_modality is Modality.TEXT)}:{_input_hash(p)}"
             for p in checked.pairs
         ).encode()
     ).hexdigest()
@@ -275,7 +275,8 @@ def _run(
     return summary
 
 
-def _input_hash(pair: Pair, is_array: bool) -> str:
+def _input_hash(pair: Pair) -> str:
+    """A file's bytes, or the text itself (pair: a text side)."""
     return content_hash(pair.input, is_text=not Path(pair.input).is_file())
 
 
