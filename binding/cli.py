@@ -552,9 +552,11 @@ def demo_command(
 from binding.cli_commands import mount_commands  # noqa: E402
 from binding.cli_eval import eval_app  # noqa: E402
 from binding.cli_streams import stream_app  # noqa: E402
+from binding.cli_train import train_app  # noqa: E402
 
 app.add_typer(stream_app, name="stream")
 app.add_typer(eval_app, name="eval")
+app.add_typer(train_app, name="train")
 # `binding worker ...` (workers/) and `binding dashboard` (dashboard/) come from the packages
 # above the library, through the `binding.commands` entry points (see binding/cli_commands.py).
 mount_commands(app)

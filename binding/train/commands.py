@@ -1,0 +1,370 @@
+"""The three jobs behind `binding train bind|pair|lora`: data -> `fit` -> a model folder.
+
+- bind: a new tower for arrays of a new modality, against fixed vectors of a frozen anchor.
+- pair: two towers at once; the input side is a built-in tower of `--model` or a new array
+  tower, the anchor side a built-in tower, trainable unless `freeze_anchor`.
+- lora: adapters on a built-in tower of `--model`, against fixed anchor vectors.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from binding.config import Settings
+from binding.errors import ConfigurationError
+from binding.modality import NETWORK_INPUT, Modality, parse_modality
+from binding.train import distributed
+from binding.train.anchors import anchor_vectors, content_hash, weights_hash
+from binding.train.loop import Contrastive, LoopConfig, Run, fit
+from binding.train.loss import ContrastiveLoss
+from binding.train.manifest import CheckedPairs, Pair, read_pairs, split_pairs, validate_pairs
+from binding.train.report import write_report
+from binding.train.saved import BaseTower, base_tower, save_tensors, write_spec
+from binding.train.towers import ArrayTower, size_tower
+
+KINDS = ("bind", "pair", "lora")
+#: Prompt for the emergent zero-shot score (new modality -> text), as CLIP's simplest template.
+ZERO_SHOT_PROMPT = "a photo of a {}."
+
+
+@dataclass(frozen=True)
+class TrainRequest:
+    """One `binding train` run: what to train, on what, and how."""
+
+    kind: str
+    manifest: str
+    modality: str
+    out: str
+    anchor: str = "image"
+    model: str | None = None
+    device: str | None = None
+    resume: bool = False
+    val_fraction: float = 0.1
+    width: int = 128
+    blocks: int = 4
+    heads: int = 4
+    lora_rank: int = 8
+    lora_alpha: float = 16.0
+    merge: bool = False
+    freeze_anchor: bool = False
+    loop: LoopConfig = field(default_factory=LoopConfig)
+
+    def identity(self) -> dict[str, Any]:
+        """What a checkpoint must match for `--resume` (see checkpoint.load_checkpoint)."""
+        values = asdict(self)
+        loop = values.pop("loop")
+        return {**values, **{f"loop.{k}": v for k, v in loop.items()}}
+
+
+def _builtin(modality: str) -> Modality | None:
+    try:
+        return parse_modality(modality)
+    except ValueError:
+        return None
+
+
+def _prepare_builtin(modality: Modality, items: list[str]) -> torch.Tensor:
+    """Network items of a built-in modality, one per input (the first clip of each)."""
+    from binding.inputs import prepare
+
+    return torch.stack([clips[0] for clips in prepare(modality, items)])
+
+
+def run_training(
+    request: TrainRequest, *, settings: Settings | None = None, quiet: bool = False
+) -> dict[str, Any]:
+    """Run the job and write its model folder; returns the summary `--json` prints."""
+    if request.kind not in KINDS:
+        raise ConfigurationError(f"unknown training kind {request.kind!r}: use {', '.join(KINDS)}")
+    settings = settings or Settings()
+    model_name = request.model or settings.model
+    device = torch.device(request.device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    world = distributed.setup(device)
+    device = distributed.device_for(world, device)
+    out = Path(request.out)
+    try:
+        if world.is_main:
+            out.mkdir(parents=True, exist_ok=True)
+        distributed.barrier(world)
+        return _run(request, settings, model_name, device, world, out, quiet)
+    finally:
+        distributed.teardown(world)
+
+
+def _run(
+    request: TrainRequest,
+    settings: Settings,
+    model_name: str,
+    device: torch.device,
+    world: distributed.World,
+    out: Path,
+    quiet: bool,
+) -> dict[str, Any]:
+    anchor_modality = parse_modality(request.anchor)
+    builtin = _builtin(request.modality)
+    if request.kind == "lora" and builtin is None:
+        raise ConfigurationError(
+            f"lora adapts a built-in tower; {request.modality!r} is not one "
+            "(use `binding train bind` for a new modality)"
+        )
+    array_input = builtin is None or request.kind == "bind"
+
+    pairs = read_pairs(request.manifest)
+    if array_input:
+        checked = validate_pairs(pairs, anchor_is_text=anchor_modality is Modality.TEXT)
+    else:
+        assert builtin is not None
+        checked = _check_files(pairs, builtin, anchor_modality)
+    if world.is_main:
+        (out / "problems.txt").write_text("".join(line + "\n" for line in checked.problems))
+    if len(checked.pairs) < 4:
+        raise ConfigurationError(
+            f"{request.manifest}: only {len(checked.pairs)} usable pair(s) "
+            f"({len(checked.problems)} left out, see {out / 'problems.txt'}); at least 4 are needed"
+        )
+    train_rows, val_rows = split_pairs(
+        checked, val_fraction=request.val_fraction, seed=request.loop.seed
+    )
+    if len(val_rows) < 2:
+        raise ConfigurationError(
+            "at least 2 validation pairs are needed (more pairs or a larger --val-fraction)"
+        )
+
+    anchors_items = [pair.anchor for pair in checked.pairs]
+    # rank 0 computes (and caches) the anchor vectors; the other ranks then read the cache
+    anchor_hash = ""
+    vectors = np.zeros((0, 0), np.float32)
+    for turn in (0, 1):
+        if (turn == 0) == world.is_main:
+            vectors, anchor_hash = anchor_vectors(
+                anchors_items,
+                modality=anchor_modality.value,
+                model=model_name,
+                settings=settings,
+                device=str(device),
+            )
+        distributed.barrier(world)
+    embed_dim = int(vectors.shape[1])
+
+    torch.manual_seed(request.loop.seed)
+    input_tower: nn.Module
+    spec_tower: dict[str, Any]
+    preprocessing: dict[str, Any]
+    if array_input:
+        x = torch.from_numpy(np.stack(checked.arrays))
+        config = size_tower(
+            request.modality,
+            tuple(x.shape[1:]),
+            embed_dim=embed_dim,
+            width=request.width,
+            blocks=request.blocks,
+            heads=request.heads,
+        )
+        tower = ArrayTower(config)
+        train_x = x[train_rows]
+        dims = [0] + list(range(2, x.ndim))
+        tower.set_normalization(train_x.mean(dim=dims), train_x.std(dim=dims))
+        input_tower = tower
+        spec_tower = {"type": "array", "config": config.to_json()}
+        preprocessing = {
+            "channel_mean": tower.mean.tolist(),  # type: ignore[operator]
+            "channel_std": tower.std.tolist(),  # type: ignore[operator]
+            "note": "arrays are standardised per channel inside the tower, then zero-padded "
+            "to a whole number of patches",
+        }
+        input_kind = {"kind": config.kind, "shape": list(config.input_shape)}
+    else:
+        assert builtin is not None
+        x = _prepare_builtin(builtin, [pair.input for pair in checked.pairs])
+        base = base_tower(model_name, NETWORK_INPUT[builtin], settings)
+        input_tower = base
+        spec_tower = {"type": "base", "model": model_name, "network_input": NETWORK_INPUT[builtin]}
+        preprocessing = {"builtin": builtin.value}
+        input_kind = {"kind": builtin.value, "shape": list(x.shape[1:])}
+
+    lora_info: dict[str, Any] | None = None
+    if request.kind == "lora":
+        from binding.train.lora import add_adapters
+
+        targets = add_adapters(input_tower, request.lora_rank, request.lora_alpha)
+        lora_info = {"rank": request.lora_rank, "alpha": request.lora_alpha, "targets": targets}
+
+    anchor_tower: nn.Module | None = None
+    y = torch.from_numpy(vectors)
+    if request.kind == "pair" and not request.freeze_anchor:
+        anchor_tower = base_tower(model_name, NETWORK_INPUT[anchor_modality], settings)
+        y = _prepare_builtin(anchor_modality, anchors_items)
+
+    zero_shot = _zero_shot(checked, val_rows, model_name, settings, device, x)
+    model = Contrastive(input_tower, anchor_tower, ContrastiveLoss(request.loop.temperature))
+    run = Run(
+        model=model,
+        train_x=x[train_rows],
+        train_y=y[train_rows],
+        val_x=x[val_rows],
+        val_y=y[val_rows],
+        out=out,
+        config=request.loop,
+        run_config=request.identity(),
+        augment=array_input,
+        zero_shot=zero_shot,
+    )
+    result = fit(run, device, world, quiet=quiet)
+
+    data_hash = hashlib.sha256(
+        "\n".join(
+            f"{content_hash(p.anchor, is_text=anchor_modality is Modality.TEXT)}:{_input_hash(p)}"
+            for p in checked.pairs
+        ).encode()
+    ).hexdigest()
+    final = result["final"]
+    summary: dict[str, Any] = {
+        "kind": request.kind,
+        "modality": request.modality,
+        "recall_at_1": final["recall_at_1"],
+        "recall": final["recall"],
+        "chance": final["chance"],
+        "validation_pairs": len(val_rows),
+        "training_pairs": len(train_rows),
+        "left_out_pairs": len(checked.problems),
+        "stopped": result["stopped"],
+        "steps": result["steps"],
+        "samples_per_second": result["samples_per_second"],
+        "bf16": result["bf16"],
+        "out": str(out),
+    }
+    if "zero_shot_accuracy" in final:
+        summary["zero_shot_accuracy"] = final["zero_shot_accuracy"]
+    if world.is_main:
+        files = _save_weights(out, model, request, lora_info is not None)
+        write_spec(
+            out,
+            {
+                "kind": request.kind,
+                "modality": request.modality,
+                "input": input_kind,
+                "tower": spec_tower,
+                "preprocessing": preprocessing,
+                "anchor": {
+                    "modality": anchor_modality.value,
+                    "model": model_name,
+                    "hash": anchor_hash,
+                    "trained": anchor_tower is not None,
+                },
+                "data_hash": data_hash,
+                "metrics": {
+                    k: summary[k] for k in ("recall_at_1", "recall", "chance", "validation_pairs")
+                },
+                "files": files,
+                **({"lora": lora_info} if lora_info else {}),
+            },
+        )
+        write_report(
+            out,
+            {**summary, "config": request.identity(), "problems": checked.problems},
+            run.history,
+        )
+    distributed.barrier(world)
+    return summary
+
+
+def _input_hash(pair: Pair) -> str:
+    """A file's bytes, or the text itself (pair: a text side)."""
+    return content_hash(pair.input, is_text=not Path(pair.input).is_file())
+
+
+def _check_files(pairs: list[Pair], modality: Modality, anchor: Modality) -> CheckedPairs:
+    """Pairs of two built-in modalities: files must exist and decode."""
+    from binding.errors import InputError
+    from binding.inputs import prepare
+
+    kept: list[Pair] = []
+    problems: list[str] = []
+    for pair in pairs:
+        bad = None
+        for side, value, side_modality in (
+            ("anchor", pair.anchor, anchor),
+            ("input", pair.input, modality),
+        ):
+            if side_modality is Modality.TEXT:
+                if not value:
+                    bad = f"pair {pair.line}: empty {side} text"
+                continue
+            if not Path(value).is_file():
+                bad = f"pair {pair.line}: {side} file not found: {value}"
+                break
+            try:
+                prepare(side_modality, [value])
+            except (InputError, ValueError, OSError) as error:
+                bad = f"pair {pair.line}: {side} {value}: {error}"
+                break
+        if bad:
+            problems.append(bad)
+        else:
+            kept.append(pair)
+    return CheckedPairs(kept, [], problems)
+
+
+def _zero_shot(
+    checked: CheckedPairs,
+    val_rows: list[int],
+    model_name: str,
+    settings: Settings,
+    device: torch.device,
+    x: torch.Tensor,
+) -> Any:
+    """A function scoring the input tower on new modality -> text, if labels and a text tower exist."""
+    from binding import models
+
+    labels = [checked.pairs[i].label for i in val_rows]
+    if any(label is None for label in labels):
+        return None
+    if "text" not in models.get_spec(model_name).arch.modalities:
+        return None
+    classes = sorted({str(label) for label in labels})
+    prompts = [ZERO_SHOT_PROMPT.format(name) for name in classes]
+    text_vectors, _ = anchor_vectors(
+        prompts, modality="text", model=model_name, settings=settings, device=str(device)
+    )
+    targets = np.array([classes.index(str(label)) for label in labels])
+    val_x = x[val_rows]
+
+    def score(tower: nn.Module) -> float:
+        from binding.train.loop import embed_all
+        from binding.train.metrics import zero_shot_accuracy
+
+        return zero_shot_accuracy(embed_all(tower, val_x.to(device)), targets, text_vectors)
+
+    return score
+
+
+def _save_weights(
+    out: Path, model: Contrastive, request: TrainRequest, lora: bool
+) -> dict[str, str]:
+    files: dict[str, str] = {}
+    tower = model.inputs
+    if lora:
+        from binding.train.lora import adapter_state, merge_adapters
+
+        save_tensors(adapter_state(tower), out / "adapter.safetensors")
+        files["adapter"] = "adapter.safetensors"
+        if request.merge:
+            merge_adapters(tower)
+            save_tensors(tower.state_dict(), out / "tower.safetensors")
+            files["merged_tower"] = "tower.safetensors"
+        return files
+    save_tensors(tower.state_dict(), out / "tower.safetensors")
+    files["tower"] = "tower.safetensors"
+    if model.anchors is not None:
+        assert isinstance(model.anchors, BaseTower)
+        save_tensors(model.anchors.state_dict(), out / "anchor.safetensors")
+        files["anchor"] = "anchor.safetensors"
+        files["anchor_hash"] = weights_hash(model.anchors)
+    return files
