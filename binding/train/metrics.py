@@ -1,8 +1,14 @@
-"""Retrieval metrics of paired embeddings: pure functions, arrays in, numbers out."""
+"""Retrieval metrics of paired embeddings, on top of the evaluation harness's metrics.
+
+The rank and tie rules are those of `binding.eval.metrics` (ties count against the query),
+so a recall printed during training means the same as one printed by `binding eval`.
+"""
 
 from __future__ import annotations
 
 import numpy as np
+
+from binding.eval import metrics
 
 
 def recall_at_k(
@@ -18,9 +24,8 @@ def recall_at_k(
             f"expected two (N, D) arrays of one shape, got {queries.shape} and {gallery.shape}"
         )
     similarity = queries.astype(np.float64) @ gallery.astype(np.float64).T
-    own = np.diag(similarity)[:, None]
-    rank = (similarity >= own).sum(axis=1) - 1  # other items at least as close as the pair
-    return {k: float((rank < k).mean()) for k in ks}
+    ranks = metrics.ranks_of_targets(similarity, np.arange(len(queries)))
+    return {k: metrics.recall_at_k(ranks, k) for k in ks}
 
 
 def chance_recall(count: int, k: int = 1) -> float:
@@ -30,5 +35,4 @@ def chance_recall(count: int, k: int = 1) -> float:
 
 def zero_shot_accuracy(inputs: np.ndarray, labels: np.ndarray, class_vectors: np.ndarray) -> float:
     """Share of inputs whose closest class vector (e.g. a text prompt's embedding) is their label."""
-    predicted = (inputs @ class_vectors.T).argmax(axis=1)
-    return float((predicted == labels).mean())
+    return metrics.top_k_accuracy(inputs @ class_vectors.T, labels, 1)
