@@ -2,11 +2,24 @@
 
 from __future__ import annotations
 
+import json
+import re
+import sys
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import Field
+from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from binding.errors import ConfigurationError
+
+#: Collection name when BINDING_COLLECTION is unset: one per model, so models of different
+#: dimensions share a data folder without the user naming collections.
+COLLECTION_PREFIX = "binding-"
+#: What BINDING_COLLECTION defaulted to before collections were per model.
+OLD_DEFAULT_COLLECTION = "binding"
+
+_DEVICE = re.compile(r"auto|cpu|cuda(:\d+)?|mps")
 
 
 def _default_cache_dir() -> Path:
@@ -39,9 +52,12 @@ class Settings(BaseSettings):
         None,
         description="Build with seeded random weights instead of a checkpoint (tests, smoke runs).",
     )
-    device: str = Field("auto", description="`auto`, `cpu`, `cuda` or `cuda:N`.")
-    precision: Literal["fp32", "bf16", "fp16", "int8"] = Field(
-        "fp32", description="Compute precision; bf16/int8 are the fast CPU modes."
+    device: str = Field("auto", description="`auto`, `cpu`, `cuda`, `cuda:N` or `mps`.")
+    precision: Literal["fp32", "auto", "bf16", "fp16", "int8"] = Field(
+        "fp32",
+        description="Compute precision: `fp32`, `auto` (what `binding doctor` shows: bf16 on "
+        "CPUs with native bf16 and on recent GPUs, int8 on other CPUs, fp16 on older GPUs), "
+        "`bf16`, `fp16` (GPU) or `int8` (CPU).",
     )
     batch_size: int | None = Field(
         None, ge=1, description="Items per forward pass; default: sized for the device."
@@ -66,10 +82,17 @@ class Settings(BaseSettings):
     )
 
     # --- distributed mode (unset: embedded) ----------------------------------------------
-    qdrant_url: str | None = None
-    qdrant_api_key: str | None = None
-    broker_url: str | None = None
-    collection: str = "binding"
+    qdrant_url: str | None = Field(
+        None, description="http(s) URL of a Qdrant server; unset: the embedded store."
+    )
+    qdrant_api_key: str | None = Field(None, description="API key of the Qdrant server.")
+    broker_url: str | None = Field(
+        None, description="Redis URL of the Celery broker; unset: work runs in-process."
+    )
+    collection: str | None = Field(
+        None,
+        description="Collection (store) name; default: `binding-<model>`, one per model.",
+    )
 
     # --- distributed: Celery workers (docs/distributed.md) ---------------------------------
     task_time_limit: int = Field(
@@ -93,3 +116,103 @@ class Settings(BaseSettings):
     model_load_timeout: int = Field(
         600, ge=1, description="Seconds a worker process may take to load the model."
     )
+
+    @field_validator("device")
+    @classmethod
+    def _known_device(cls, value: str) -> str:
+        check_device(value)
+        return value
+
+    def collection_for(self, model: str) -> str:
+        """The collection `model`'s vectors go to: BINDING_COLLECTION when set, else
+        `binding-<model>` (one per model, so models of different dimensions coexist).
+
+        A store folder made under the old default name (`binding`, before collections were
+        per model) for this model is still used when BINDING_COLLECTION is unset, so an
+        embedded store keeps working after an upgrade (a Qdrant server's collection needs
+        BINDING_COLLECTION=binding; see docs/store.md).
+        """
+        if self.collection:
+            return self.collection
+        if not self.qdrant_url:
+            old = Path(self.data_dir) / "store" / OLD_DEFAULT_COLLECTION
+            if old.is_dir():
+                from binding.store.edge import RECORD_FILE
+
+                try:
+                    record = json.loads((old / RECORD_FILE).read_text())
+                except (OSError, ValueError):
+                    record = None
+                if isinstance(record, dict) and record.get("model") == model:
+                    return OLD_DEFAULT_COLLECTION
+        return f"{COLLECTION_PREFIX}{model}"
+
+
+def check_device(value: str) -> None:
+    """Refuse a device name torch would not take (`gpu`, `cuda0`), naming what is accepted."""
+    if not _DEVICE.fullmatch(value):
+        raise ValueError(f"{value!r} is not a device; use auto, cpu, cuda, cuda:N or mps")
+
+
+def _variable(location: tuple[int | str, ...]) -> str:
+    """`BINDING_PRECISION` for the field `precision`."""
+    return "BINDING_" + str(location[0]).upper() if location else "a BINDING_* setting"
+
+
+def describe_error(error: ValidationError) -> str:
+    """One line per bad setting: the variable, the value given and what is accepted."""
+    lines = []
+    for item in error.errors():
+        name = _variable(tuple(item.get("loc", ())))
+        value = item.get("input")
+        if item.get("type") == "extra_forbidden":
+            lines.append(f"{name} is not a setting (from the environment or .env); remove it")
+            continue
+        reason = str(item.get("msg", "invalid")).removeprefix("Value error, ")
+        reason = reason[:1].lower() + reason[1:]
+        lines.append(f"{name}={value!r} is not accepted: {reason}")
+    return "; ".join(lines)
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """`Settings(**overrides)`, with a bad value raised as one `ConfigurationError` naming the
+    variable, the value and what is accepted (not pydantic's report)."""
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        raise ConfigurationError(describe_error(exc)) from None
+
+
+# --- the README's configuration table, generated so it cannot drift ----------------------
+
+
+def _default_text(name: str, field: Any) -> str:
+    if name == "cache_dir":
+        return "`~/.cache/binding`"
+    if name == "data_dir":
+        return "`~/.local/share/binding`"
+    if name == "collection":
+        return "`binding-<model>`"
+    if name == "batch_size":
+        return "by device"
+    default = field.get_default(call_default_factory=False)
+    if default is None:
+        return "unset"
+    if isinstance(default, bool):
+        return f"`{str(default).lower()}`"
+    return f"`{default}`"
+
+
+def markdown_table() -> str:
+    """The configuration table of README.md: one row per setting, from `Settings` itself."""
+    rows = ["| variable | default | meaning |", "|---|---|---|"]
+    for name, field in Settings.model_fields.items():
+        meaning = (field.description or "").replace("|", "\\|")
+        rows.append(f"| `BINDING_{name.upper()}` | {_default_text(name, field)} | {meaning} |")
+    return "\n".join(rows) + "\n"
+
+
+if __name__ == "__main__":  # python -m binding.config --markdown
+    if sys.argv[1:] != ["--markdown"]:
+        sys.exit("usage: python -m binding.config --markdown")
+    sys.stdout.write(markdown_table())

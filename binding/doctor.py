@@ -28,6 +28,32 @@ def _writable(path: os.PathLike[str] | str) -> bool:
     return os.access(probe, os.W_OK)
 
 
+def precision_check(settings: Settings) -> Check:
+    """Which precision `auto` picks on this machine's device, and why; the setting in force."""
+    from binding.encoder import resolve_device
+    from binding.errors import ConfigurationError
+    from binding.precision import choose_precision
+
+    try:
+        device = resolve_device(settings.device)
+    except ConfigurationError as exc:
+        return Check("precision", "warn", str(exc))
+    chosen = choose_precision(device)
+    auto = f"auto would choose {chosen.precision}: {chosen.reason}"
+    if settings.precision == "auto":
+        return Check("precision", "ok", f"BINDING_PRECISION=auto: {chosen.precision}; {auto}")
+    tip = ""
+    if settings.precision == "fp32" and chosen.precision != "fp32":
+        tip = f"; for speed set BINDING_PRECISION=auto (or {chosen.precision})"
+    if settings.precision == "bf16" and device.type == "cpu" and chosen.precision != "bf16":
+        return Check(
+            "precision",
+            "warn",
+            f"BINDING_PRECISION=bf16 on a CPU without native bf16 runs slower than fp32; {auto}",
+        )
+    return Check("precision", "ok", f"BINDING_PRECISION={settings.precision}; {auto}{tip}")
+
+
 def run_checks(settings: Settings, *, model: str | None = None) -> list[Check]:
     """Every check `binding doctor` prints, in order."""
     checks: list[Check] = []
@@ -49,14 +75,15 @@ def run_checks(settings: Settings, *, model: str | None = None) -> list[Check]:
             Check(
                 "device",
                 "warn" if settings.device.startswith("cuda") else "ok",
-                f"CPU only ({os.cpu_count()} cores, {capability}); "
+                f"CPU only ({os.cpu_count()} cores, {capability})"
                 + (
-                    "BINDING_DEVICE asks for CUDA but none is visible: install a CUDA torch"
+                    "; BINDING_DEVICE asks for CUDA but none is visible: install a CUDA torch"
                     if settings.device.startswith("cuda")
-                    else "for speed on a CPU try --precision bf16"
+                    else ""
                 ),
             )
         )
+    checks.append(precision_check(settings))
 
     for module, why in (
         ("PIL", "images, depth, thermal"),

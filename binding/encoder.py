@@ -20,6 +20,7 @@ import torch
 from binding.config import Settings
 from binding.errors import ConfigurationError, InputError
 from binding.modality import NETWORK_INPUT, Modality, parse_modality
+from binding.precision import PrecisionChoice, resolve_precision
 
 if TYPE_CHECKING:
     from binding.models import ImageBind
@@ -40,7 +41,7 @@ def resolve_device(device: str | torch.device | None) -> torch.device:
     if resolved.type == "cuda" and not torch.cuda.is_available():
         raise ConfigurationError(
             f"device {device!r} was asked for but this torch ({torch.__version__}) sees no CUDA "
-            "GPU; use --device cpu, or install a CUDA build of torch"
+            "GPU; set BINDING_DEVICE=cpu (device= in Python), or install a CUDA build of torch"
         )
     return resolved
 
@@ -63,7 +64,7 @@ class Encoder:
         model_name: str,
         dim: int,
         device: torch.device,
-        precision: Precision = "fp32",
+        precision: PrecisionChoice = "fp32",
         batch_size: int | None = None,
         random_weights: bool = False,
         workers: int = 2,
@@ -71,7 +72,7 @@ class Encoder:
         self.model_name = model_name
         self.dim = dim
         self.device = device
-        self.precision: Precision = precision
+        self.precision: Precision = resolve_precision(precision, device)  # `auto` decided here
         self.random_weights = random_weights
         self._batch_size = batch_size
         self._workers = max(1, workers)
@@ -88,7 +89,7 @@ class Encoder:
         checkpoint: str | None = None,
         seed: int | None = None,
         device: str | None = None,
-        precision: Precision | None = None,
+        precision: PrecisionChoice | None = None,
         batch_size: int | None = None,
         settings: Settings | None = None,
     ) -> Encoder:
@@ -129,7 +130,7 @@ class Encoder:
         network = network.eval()
         if self.precision == "fp16" and self.device.type != "cuda":
             raise ConfigurationError(
-                "fp16 is for CUDA GPUs; on a CPU use --precision bf16 (or int8)"
+                "fp16 is for CUDA GPUs; on a CPU set BINDING_PRECISION (precision=) to int8 or auto"
             )
         if self.precision == "int8":
             if self.device.type != "cpu":

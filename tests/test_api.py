@@ -54,7 +54,7 @@ def test_empty_store_info(tiny_engine: Engine) -> None:
         "imagebind_tiny",
         32,
         "edge",
-        "binding",
+        "binding-imagebind_tiny",
     )
     assert info.count == 0 and info.modalities == {} and info.media_files == 0
     assert info.random_weights is True

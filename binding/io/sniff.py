@@ -338,7 +338,7 @@ def detect_modality(source: Path | str | bytes, *, name: str | None = None) -> M
     if not head:
         raise InputError(label, "empty file (0 bytes)")
     kind = sniff(head)
-    hint = "pass --modality, or put the file under a folder named after its modality"
+    hint = "give its modality (--modality; modality= in Python), or put the file under a folder named after its modality"
     if kind is None:
         raise InputError(label, f"unrecognised content (not a known media format); {hint}")
     if kind.category == "image":
@@ -377,5 +377,5 @@ def detect_modality(source: Path | str | bytes, *, name: str | None = None) -> M
     raise InputError(
         label,
         "a plain text file is not a media file (texts are embedded from strings: "
-        "--modality text with the text itself)",
+        "embed --modality text with the text itself)",
     )

@@ -326,8 +326,8 @@ def _offline_message(target: Path, problem: str, model: str) -> str:
         partial = f" (a partial download, {part.stat().st_size:,} bytes, is at {part})"
     return (
         f"offline: {target.name} cannot be used: {problem}{partial}. Download it on a connected "
-        f"machine with `binding download {model}` and copy it to {target}, or pass "
-        f"--checkpoint /path/to/{target.name} (BINDING_CHECKPOINT), or turn offline mode off "
+        f"machine with `binding download {model}` and copy it to {target}, or set "
+        f"BINDING_CHECKPOINT=/path/to/{target.name} (checkpoint=), or turn offline mode off "
         "(BINDING_OFFLINE=0)."
     )
 
@@ -549,7 +549,7 @@ def _classify(exc: BaseException, url: str, target: Path, progressed: bool) -> E
         return CheckpointError(
             f"cannot download {url}: the host name does not resolve ({reason}). Without network "
             f"access, copy the checkpoint to {target} and use offline mode (BINDING_OFFLINE=1), "
-            "or pass --checkpoint /path/to/the/file"
+            "or set BINDING_CHECKPOINT=/path/to/the/file"
         )
     return _Transient(f"{type(reason).__name__}: {reason}", progressed)
 
@@ -576,7 +576,7 @@ def _http_failure(
     hint = hints.get(code, "the request was refused")
     raise CheckpointError(
         f"cannot download {url}: the server answered HTTP {code} {exc.reason} ({hint}). Check "
-        "the URL, or pass --checkpoint with a local path or another URL"
+        "the URL, or set BINDING_CHECKPOINT to a local path or another URL"
     )
 
 
@@ -761,7 +761,7 @@ def _download(
             f"downloaded {url} but its sha256 is {found}, expected {sha256}; the bad download "
             "was removed. Either the download was corrupted (try again) or the publisher "
             "replaced the file on the server (then the pinned sha256 is out of date); "
-            "pass --checkpoint with a verified copy to go on"
+            "set BINDING_CHECKPOINT to a verified copy to go on"
         )
     os.replace(part, target)
     _discard(meta)

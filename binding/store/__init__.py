@@ -38,7 +38,7 @@ def open_store(settings: Settings, *, model: str, dim: int, read_only: bool = Fa
     Opening a collection made for another model or dimension, or a store folder another
     process holds, raises `ConfigurationError` saying what to do.
     """
-    name = settings.collection
+    name = settings.collection_for(model)
     if not _COLLECTION_NAME.fullmatch(name):
         raise ConfigurationError(
             f"BINDING_COLLECTION {name!r} is not a usable name; use up to 64 letters, digits, "

@@ -312,7 +312,7 @@ def test_wrong_bytes_are_refused_by_sha256_and_removed(server: Server, tmp_path:
 
 def test_404_is_not_retried_and_says_so(server: Server, tmp_path: Path) -> None:
     server.plan.always_status = 404
-    with pytest.raises(CheckpointError, match="HTTP 404.*no file at this URL.*--checkpoint"):
+    with pytest.raises(CheckpointError, match="HTTP 404.*no file at this URL.*BINDING_CHECKPOINT"):
         fetch(server, tmp_path, backoff_s=10.0)  # a retry would take seconds
     assert len(server.requests) == 1
 
@@ -430,7 +430,7 @@ def test_offline_without_cache_explains_what_to_do(server: Server, tmp_path: Pat
     assert message.startswith(f"offline: {FILENAME} cannot be used: it is not in the cache")
     assert "`binding download imagebind_tiny`" in message
     assert f"copy it to {target}" in message
-    assert f"--checkpoint /path/to/{FILENAME}" in message
+    assert f"BINDING_CHECKPOINT=/path/to/{FILENAME}" in message
     assert server.requests == []
 
 
