@@ -199,3 +199,18 @@ def test_paper_numbers_are_table_2():
     assert numbers["clotho"] == {"R@1": 6.0, "R@10": 28.4}
     assert numbers["audiocaps"] == {"R@1": 9.3, "R@10": 42.3}
     assert numbers["audioset"] == {"mAP": 17.6} and numbers["llvip"] == {"top1": 63.4}
+
+
+def test_selection_hash_is_set_and_follows_the_files(tmp_path: Path, tiny_encoder):
+    base = esc50_replica(tmp_path)
+    embedder = CachedEmbedder(tiny_encoder, None)
+    first = {r.dataset.key: r for r in paper.rows(tmp_path, embedder, only=["esc50"])}["esc50"]
+    assert len(first.hash) == 64
+    assert paper.selection_hash(esc50.read(base), base) == first.hash  # the same files, same hash
+    table = paper.table_hash([first])
+    name = "3-0-A-0.wav"
+    write_wav(base / "audio" / name, hz=250)
+    with (base / "meta" / "esc50.csv").open("a", newline="") as handle:
+        csv.writer(handle).writerow([name, 3, 0, "dog", False, 1, "A"])
+    again = paper.rows(tmp_path, embedder, only=["esc50"])[0]
+    assert again.hash != first.hash and paper.table_hash([again]) != table

@@ -8,6 +8,7 @@ the layout expected; the ones with no reader here say why.
 
 from __future__ import annotations
 
+import hashlib
 import random
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -19,7 +20,16 @@ from binding.eval.paper import captions, esc50, imagenet, kinetics, llvip, place
 from binding.eval.paper.base import LayoutError, PaperDataset, templates
 from binding.eval.retrieve import Pairs, retrieve
 
-__all__ = ["DATASETS", "LayoutError", "PaperDataset", "PaperRow", "evaluate_dataset", "rows"]
+__all__ = [
+    "DATASETS",
+    "LayoutError",
+    "PaperDataset",
+    "PaperRow",
+    "evaluate_dataset",
+    "rows",
+    "selection_hash",
+    "table_hash",
+]
 
 DATASETS: tuple[PaperDataset, ...] = (
     PaperDataset(
@@ -99,6 +109,7 @@ class PaperRow:
     ours: dict[str, float]
     detail: str = ""
     count: int = 0
+    hash: str = ""  # `selection_hash` of the items evaluated
 
     def lines(self) -> list[tuple[str, str, str, str, str]]:
         """(dataset, metric, ours, paper, difference) rows for the table."""
@@ -136,6 +147,40 @@ def subsample(data: Any, limit: int | None, seed: int = 0) -> Any:
         [data.targets[i] for i in keep],
         data.origin,
     )
+
+
+def _item_key(item: object, root: Path) -> str:
+    """A file as its path relative to the dataset folder and its size; anything else (a
+    caption, a crop's bytes) by the sha256 of its content."""
+    if isinstance(item, Path):
+        name = item.relative_to(root).as_posix() if item.is_relative_to(root) else str(item)
+        return f"file:{name}:{item.stat().st_size}"
+    data = item if isinstance(item, bytes) else str(item).encode()
+    return f"sha256:{hashlib.sha256(data).hexdigest()}"
+
+
+def selection_hash(data: LabelledSet | Pairs, root: Path) -> str:
+    """sha256 over the (relative path, size) of each file the reader selected, in order, with
+    its label (or caption): cheap on 50,000 images, and a file added, dropped, relabelled or
+    resized changes it. Contents are not read, so a same-sized edit in place goes unseen."""
+    digest = hashlib.sha256()
+    if isinstance(data, LabelledSet):
+        digest.update(f"{data.modality.value}\0{data.classes}\0".encode())
+        entries = zip(data.items, [data.classes[i] for i in data.labels], strict=True)
+    else:
+        digest.update(f"{data.query_modality.value}->{data.target_modality.value}\0".encode())
+        entries = zip(data.targets, data.queries, strict=True)
+    for item, label in entries:
+        digest.update(f"{_item_key(item, root)}\0{_item_key(label, root)}\n".encode())
+    return digest.hexdigest()
+
+
+def table_hash(rows: list[PaperRow]) -> str:
+    """One hash for a whole `eval paper` run: the datasets evaluated and their hashes."""
+    evaluated = sorted((r.dataset.key, r.hash) for r in rows if r.status == "evaluated")
+    if not evaluated:
+        return ""
+    return hashlib.sha256(repr(evaluated).encode()).hexdigest()
 
 
 def evaluate_dataset(
@@ -189,5 +234,7 @@ def rows(
             work = count + len({str(t) for t in data.targets})
         tick = progress(spec.title, work) if progress else None
         ours = evaluate_dataset(spec, data, embedder, progress=tick)
-        out.append(PaperRow(spec, "evaluated", ours, str(root / spec.folder), count))
+        folder = root / spec.folder
+        digest = selection_hash(data, folder)
+        out.append(PaperRow(spec, "evaluated", ours, str(folder), count, digest))
     return out
