@@ -11,7 +11,7 @@ import pytest
 
 from binding.eval import paper
 from binding.eval.cache import CachedEmbedder
-from binding.eval.paper import captions, esc50, imagenet, llvip, places365, sunrgbd
+from binding.eval.paper import captions, esc50, imagenet, llvip, places365, sunrgbd, vggsound
 from binding.eval.paper.base import LayoutError, read_lines, templates
 from tests.eval.conftest import write_png, write_wav
 
@@ -214,3 +214,42 @@ def test_selection_hash_is_set_and_follows_the_files(tmp_path: Path, tiny_encode
         csv.writer(handle).writerow([name, 3, 0, "dog", False, 1, "A"])
     again = paper.rows(tmp_path, embedder, only=["esc50"])[0]
     assert again.hash != first.hash and paper.table_hash([again]) != table
+
+
+def vggsound_replica(root: Path) -> Path:
+    base = root / "vggsound"
+    rows = [["aaa", 30, "dog barking", "test"], ["bbb", 0, "dog barking", "test"],
+            ["ccc", 10, "rain", "test"], ["ddd", 5, "rain", "train"],
+            ["eee", 7, "playing drums", "train"], ["gone", 1, "rain", "test"]]  # fmt: skip
+    write_wav(base / "video" / "aaa_000030.wav", hz=300)
+    write_wav(base / "audio" / "bbb_0.wav", hz=310)  # the start as written in the table
+    write_wav(base / "ccc_000010.flac.wav", hz=320)  # not a clip name: ignored
+    write_wav(base / "audio" / "ccc_000010.wav", hz=330)
+    write_wav(base / "audio" / "ddd_000005.wav", hz=340)  # train: not evaluated
+    base.mkdir(parents=True, exist_ok=True)
+    with (base / "vggsound.csv").open("w", newline="") as handle:
+        csv.writer(handle).writerows(rows)
+    return base
+
+
+def test_vggsound_test_split_and_classes(tmp_path: Path):
+    base = vggsound_replica(tmp_path)
+    data = vggsound.read(base)
+    assert data.classes == ["dog barking", "playing drums", "rain"]  # every label, both splits
+    assert data.counts() == {"dog barking": 2, "playing drums": 0, "rain": 1}
+    assert vggsound.split_counts(base) == {"test": 4, "train": 2}
+    assert {p.name for p in data.items} == {"aaa_000030.wav", "bbb_0.wav", "ccc_000010.wav"}
+
+
+def test_vggsound_broken_layouts_are_named(tmp_path: Path):
+    base = vggsound_replica(tmp_path)
+    for clip in list(base.rglob("*.wav")):
+        clip.unlink()
+    with pytest.raises(LayoutError, match="holds none of the test clips .*vggsound.csv lists"):
+        vggsound.read(base)
+    (base / "vggsound.csv").write_text("aaa,30,dog barking\n")
+    with pytest.raises(LayoutError, match=r"vggsound\.csv line 1: expected youtube_id"):
+        vggsound.read(base)
+    (base / "vggsound.csv").unlink()
+    with pytest.raises(LayoutError, match=r"vggsound\.csv is missing \(the published clip table\)"):
+        vggsound.read(base)

@@ -16,7 +16,16 @@ from pathlib import Path
 from typing import Any
 
 from binding.eval.classify import Embedder, LabelledSet, classify
-from binding.eval.paper import captions, esc50, imagenet, kinetics, llvip, places365, sunrgbd
+from binding.eval.paper import (
+    captions,
+    esc50,
+    imagenet,
+    kinetics,
+    llvip,
+    places365,
+    sunrgbd,
+    vggsound,
+)
 from binding.eval.paper.base import LayoutError, PaperDataset, templates
 from binding.eval.retrieve import Pairs, retrieve
 
@@ -69,8 +78,8 @@ DATASETS: tuple[PaperDataset, ...] = (
     ),
     PaperDataset(
         "vggsound", "VGGSound", "vggsound", "classify", {"top1": 27.8},
-        "(no reader yet)", "https://www.robots.ox.ac.uk/~vgg/data/vggsound/",
-        note="clips are fetched from YouTube by each user, in no fixed layout",
+        "vggsound/{vggsound.csv, **/<youtube_id>_<start:06d>.wav|flac|mp4} (test split)",
+        "https://www.robots.ox.ac.uk/~vgg/data/vggsound/", vggsound.read, "audio",
     ),
     PaperDataset(
         "esc50", "ESC-50", "ESC-50", "classify", {"top1": 66.9},
