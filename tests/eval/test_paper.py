@@ -4,15 +4,27 @@ per class and split, absent datasets skipped with their layout, broken layouts n
 from __future__ import annotations
 
 import csv
+from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
 
 from binding.eval import paper
 from binding.eval.cache import CachedEmbedder
-from binding.eval.paper import captions, esc50, imagenet, llvip, places365, sunrgbd, vggsound
+from binding.eval.paper import (
+    audioset,
+    captions,
+    esc50,
+    imagenet,
+    llvip,
+    places365,
+    sunrgbd,
+    vggsound,
+)
 from binding.eval.paper.base import LayoutError, read_lines, templates
+from binding.modality import Modality, parse_modality
 from tests.eval.conftest import write_png, write_wav
 
 
@@ -253,3 +265,79 @@ def test_vggsound_broken_layouts_are_named(tmp_path: Path):
     (base / "vggsound.csv").unlink()
     with pytest.raises(LayoutError, match=r"vggsound\.csv is missing \(the published clip table\)"):
         vggsound.read(base)
+
+
+def audioset_replica(root: Path) -> Path:
+    base = root / "audioset"
+    write_csv(base / "class_labels_indices.csv", ["index", "mid", "display_name"],
+              [[0, "/m/09x0r", "Speech"], [1, "/m/0bt9lr", "Dog"], [2, "/m/0jbk", "Animal"]])  # fmt: skip
+    (base / "eval_segments.csv").write_text(
+        "# Segments csv created Sun Mar  5 10:54:31 2017\n"
+        "# num_ytids=4, num_segs=4, num_unique_labels=3, num_positive_labels=6\n"
+        "# YTID, start_seconds, end_seconds, positive_labels\n"
+        '--4gqARaEJE, 0.000, 10.000, "/m/0bt9lr,/m/0jbk"\n'
+        '-0RWZT-miFs, 420.000, 430.000, "/m/09x0r"\n'
+        'abcdefghijk, 30.000, 40.000, "/m/09x0r,/m/0bt9lr,/m/0jbk"\n'
+        'notfetched1, 0.000, 10.000, "/m/09x0r"\n'
+    )
+    write_wav(base / "audio" / "--4gqARaEJE_0.wav", hz=300)
+    write_wav(base / "audio" / "-0RWZT-miFs_420.000.flac.wav", hz=310)  # not a clip name
+    write_wav(base / "audio" / "-0RWZT-miFs_000420.wav", hz=320)
+    write_wav(base / "eval" / "Yabcdefghijk.wav", hz=330)  # the PANNs naming
+    return base
+
+
+def test_audioset_segments_labels_and_clip_names(tmp_path: Path):
+    base = audioset_replica(tmp_path)
+    data = audioset.read(base)
+    assert data.classes == ["Speech", "Dog", "Animal"]
+    assert [p.name for p in data.items] == [
+        "--4gqARaEJE_0.wav", "-0RWZT-miFs_000420.wav", "Yabcdefghijk.wav"]  # fmt: skip
+    assert data.labels == [[1, 2], [0], [0, 1, 2]]
+    assert data.counts() == {"Speech": 2, "Dog": 2, "Animal": 2}
+
+
+def test_audioset_broken_layouts_are_named(tmp_path: Path):
+    base = audioset_replica(tmp_path)
+    with (base / "eval_segments.csv").open("a") as handle:
+        handle.write('zzzzzzzzzzz, 0.000, 10.000, "/m/unknown"\n')
+    with pytest.raises(LayoutError, match=r"zzzzzzzzzzz has labels \['/m/unknown'\] not in"):
+        audioset.read(base)
+    (base / "eval_segments.csv").write_text("abc, 0.000, 10.000\n")
+    with pytest.raises(LayoutError, match="expected YTID, start_seconds, end_seconds"):
+        audioset.read(base)
+    (base / "class_labels_indices.csv").unlink()
+    with pytest.raises(LayoutError, match=r"class_labels_indices\.csv is missing \(the 527"):
+        audioset.read(base)
+
+
+class MultiHotEmbedder:
+    """Texts to their class's one-hot vector, clips to the (normalised) multi-hot vector of
+    their true classes: every positive outscores every negative, so mAP is 100."""
+
+    def __init__(self, data: paper.MultiLabelSet) -> None:
+        self.classes = data.classes
+        self.labels = {
+            str(item): labels for item, labels in zip(data.items, data.labels, strict=True)
+        }
+
+    def embed(
+        self, modality: Modality | str, items: Sequence[Any], *, progress: object = None
+    ) -> np.ndarray:
+        out = np.zeros((len(items), len(self.classes)), dtype=np.float32)
+        for row, item in enumerate(items):
+            if parse_modality(str(modality)) is Modality.TEXT:
+                out[row, next(i for i, c in enumerate(self.classes) if c in item)] = 1.0
+            else:
+                out[row, self.labels[str(item)]] = 1.0
+        return out / np.linalg.norm(out, axis=1, keepdims=True)
+
+
+def test_audioset_mean_average_precision(tmp_path: Path, tiny_encoder):
+    base = audioset_replica(tmp_path)
+    spec = next(d for d in paper.DATASETS if d.key == "audioset")
+    data = audioset.read(base)
+    assert paper.evaluate_dataset(spec, data, MultiHotEmbedder(data)) == {"mAP": 100.0}
+    row = paper.rows(tmp_path, CachedEmbedder(tiny_encoder, None), only=["audioset"])[0]
+    assert row.status == "evaluated" and row.count == 3 and 0.0 <= row.ours["mAP"] <= 100.0
+    assert row.lines()[0][:2] == ("AudioSet", "mAP") and row.lines()[0][3] == "17.6"

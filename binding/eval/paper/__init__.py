@@ -15,8 +15,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from binding.eval.classify import Embedder, LabelledSet, classify
+import numpy as np
+
+from binding.eval import metrics
+from binding.eval.classify import Embedder, LabelledSet, classify, normalise, text_prototypes
 from binding.eval.paper import (
+    audioset,
     captions,
     esc50,
     imagenet,
@@ -26,15 +30,17 @@ from binding.eval.paper import (
     sunrgbd,
     vggsound,
 )
-from binding.eval.paper.base import LayoutError, PaperDataset, templates
+from binding.eval.paper.base import LayoutError, MultiLabelSet, PaperDataset, templates
 from binding.eval.retrieve import Pairs, retrieve
 
 __all__ = [
     "DATASETS",
     "LayoutError",
+    "MultiLabelSet",
     "PaperDataset",
     "PaperRow",
     "evaluate_dataset",
+    "multilabel_map",
     "rows",
     "selection_hash",
     "table_hash",
@@ -73,8 +79,8 @@ DATASETS: tuple[PaperDataset, ...] = (
     ),
     PaperDataset(
         "audioset", "AudioSet", "audioset", "classify", {"mAP": 17.6},
-        "(no reader yet)", "https://research.google.com/audioset/download.html",
-        note="clips are fetched from YouTube by each user, in no fixed layout",
+        "audioset/{eval_segments.csv, class_labels_indices.csv, **/<YTID>_<start>.wav}",
+        "https://research.google.com/audioset/download.html", audioset.read, "audio",
     ),
     PaperDataset(
         "vggsound", "VGGSound", "vggsound", "classify", {"top1": 27.8},
@@ -135,6 +141,17 @@ def subsample(data: Any, limit: int | None, seed: int = 0) -> Any:
     """At most `limit` items (or pairs), the same ones every run."""
     if limit is None:
         return data
+    if isinstance(data, MultiLabelSet):
+        if len(data.items) <= limit:
+            return data
+        keep = sorted(random.Random(seed).sample(range(len(data.items)), limit))
+        return MultiLabelSet(
+            data.modality,
+            [data.items[i] for i in keep],
+            [data.labels[i] for i in keep],
+            data.classes,
+            data.origin,
+        )
     if isinstance(data, LabelledSet):
         if len(data.items) <= limit:
             return data
@@ -168,12 +185,17 @@ def _item_key(item: object, root: Path) -> str:
     return f"sha256:{hashlib.sha256(data).hexdigest()}"
 
 
-def selection_hash(data: LabelledSet | Pairs, root: Path) -> str:
+def selection_hash(data: LabelledSet | Pairs | MultiLabelSet, root: Path) -> str:
     """sha256 over the (relative path, size) of each file the reader selected, in order, with
     its label (or caption): cheap on 50,000 images, and a file added, dropped, relabelled or
     resized changes it. Contents are not read, so a same-sized edit in place goes unseen."""
     digest = hashlib.sha256()
-    if isinstance(data, LabelledSet):
+    entries: Any
+    if isinstance(data, MultiLabelSet):
+        digest.update(f"{data.modality.value}\0{data.classes}\0".encode())
+        names = [",".join(data.classes[i] for i in labels) for labels in data.labels]
+        entries = zip(data.items, names, strict=True)
+    elif isinstance(data, LabelledSet):
         digest.update(f"{data.modality.value}\0{data.classes}\0".encode())
         entries = zip(data.items, [data.classes[i] for i in data.labels], strict=True)
     else:
@@ -192,14 +214,34 @@ def table_hash(rows: list[PaperRow]) -> str:
     return hashlib.sha256(repr(evaluated).encode()).hexdigest()
 
 
+def multilabel_map(
+    spec: PaperDataset,
+    data: MultiLabelSet,
+    embedder: Embedder,
+    *,
+    progress: Callable[[int], None] | None = None,
+) -> float:
+    """Mean average precision over classes: each item's cosine to every class's prompts."""
+    prototypes = text_prototypes(
+        embedder, data.classes, templates(spec.templates), progress=progress
+    )
+    vectors = normalise(embedder.embed(data.modality, data.items, progress=progress))
+    relevant = np.zeros((len(data.items), len(data.classes)), dtype=bool)
+    for row, labels in enumerate(data.labels):
+        relevant[row, labels] = True
+    return metrics.mean_average_precision(vectors @ prototypes.T, relevant)
+
+
 def evaluate_dataset(
     spec: PaperDataset,
-    data: LabelledSet | Pairs,
+    data: LabelledSet | Pairs | MultiLabelSet,
     embedder: Embedder,
     *,
     progress: Callable[[int], None] | None = None,
 ) -> dict[str, float]:
     """The paper's metrics (in percent) for one dataset already read."""
+    if isinstance(data, MultiLabelSet):
+        return {"mAP": 100 * multilabel_map(spec, data, embedder, progress=progress)}
     if isinstance(data, LabelledSet):
         result = classify(data, embedder, templates=templates(spec.templates), progress=progress)
         return {"top1": 100 * result.top1, "top5": 100 * result.top5}
@@ -235,7 +277,7 @@ def rows(
         except LayoutError as exc:
             out.append(PaperRow(spec, "broken", {}, str(exc)))
             continue
-        if isinstance(data, LabelledSet):
+        if isinstance(data, LabelledSet | MultiLabelSet):
             count = len(data.items)
             work = count + len(data.classes) * len(templates(spec.templates))
         else:
