@@ -19,6 +19,7 @@ from binding.eval.paper import (
     esc50,
     imagenet,
     llvip,
+    msrvtt,
     places365,
     sunrgbd,
     vggsound,
@@ -341,3 +342,51 @@ def test_audioset_mean_average_precision(tmp_path: Path, tiny_encoder):
     row = paper.rows(tmp_path, CachedEmbedder(tiny_encoder, None), only=["audioset"])[0]
     assert row.status == "evaluated" and row.count == 3 and 0.0 <= row.ours["mAP"] <= 100.0
     assert row.lines()[0][:2] == ("AudioSet", "mAP") and row.lines()[0][3] == "17.6"
+
+
+def write_mp4(path: Path, shade: int, frames: int = 12) -> Path:
+    import av
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("mpeg4", rate=6)
+        stream.width, stream.height, stream.pix_fmt = 64, 48, "yuv420p"
+        for index in range(frames):
+            frame = np.full((48, 64, 3), shade, dtype=np.uint8)
+            frame[:, : (index * 5) % 64] = (200, 80, 20)
+            for packet in stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")):
+                container.mux(packet)
+        for packet in stream.encode():
+            container.mux(packet)
+    return path
+
+
+def msrvtt_replica(root: Path, folder: str = "videos") -> Path:
+    base = root / "msrvtt"
+    rows = []
+    for i in range(3):
+        write_mp4(base / folder / f"video{7010 + i}.mp4", shade=40 * i)
+        rows.append([f"ret{i}", f"msr{7010 + i}", f"video{7010 + i}", f"a clip number {i}"])
+    write_csv(base / "MSRVTT_JSFUSION_test.csv", ["key", "vid_key", "video_id", "sentence"], rows)
+    return base
+
+
+def test_msrvtt_text_to_video_pairs(tmp_path: Path, tiny_encoder):
+    base = msrvtt_replica(tmp_path, "videos/all")  # as the CLIP4Clip download unpacks
+    pairs = msrvtt.read(base)
+    assert pairs.queries == ["a clip number 0", "a clip number 1", "a clip number 2"]
+    assert [p.name for p in pairs.targets] == ["video7010.mp4", "video7011.mp4", "video7012.mp4"]
+    assert (pairs.query_modality.value, pairs.target_modality.value) == ("text", "video")
+    row = paper.rows(tmp_path, CachedEmbedder(tiny_encoder, None), only=["msrvtt"])[0]
+    assert row.status == "evaluated" and row.count == 3 and len(row.hash) == 64
+    assert 0.0 <= row.ours["R@1"] <= 100.0 and row.lines()[0][3] == "36.1"
+
+
+def test_msrvtt_missing_video_is_named(tmp_path: Path):
+    base = msrvtt_replica(tmp_path)
+    (base / "videos" / "video7011.mp4").unlink()
+    with pytest.raises(LayoutError, match=r"video7011\.mp4 is missing \(line 3 of"):
+        msrvtt.read(base)
+    write_csv(base / "MSRVTT_JSFUSION_test.csv", ["key", "video_id", "caption"], [])
+    with pytest.raises(LayoutError, match="has no column sentence"):
+        msrvtt.read(base)

@@ -26,6 +26,7 @@ from binding.eval.paper import (
     imagenet,
     kinetics,
     llvip,
+    msrvtt,
     places365,
     sunrgbd,
     vggsound,
@@ -64,8 +65,9 @@ DATASETS: tuple[PaperDataset, ...] = (
     ),
     PaperDataset(
         "msrvtt", "MSR-VTT", "msrvtt", "retrieve", {"R@1": 36.1},
-        "(no reader yet)", "https://www.microsoft.com/en-us/research/publication/msr-vtt-a-large-video-description-dataset-for-bridging-video-and-language/",
-        note="the 1k-A test split's file list is not part of the official release",
+        "msrvtt/{MSRVTT_JSFUSION_test.csv, videos/<video_id>.mp4}",
+        "https://www.microsoft.com/en-us/research/publication/msr-vtt-a-large-video-description-dataset-for-bridging-video-and-language/",
+        msrvtt.read, "video",  # retrieval uses no templates; "video" loads the video tower
     ),
     PaperDataset(
         "nyu_d", "NYU-D", "SUNRGBD", "classify", {"top1": 54.0},
