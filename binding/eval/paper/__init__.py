@@ -1,9 +1,11 @@
 """The paper's zero-shot benchmarks (arXiv 2305.05665, Table 2) on the user's copies.
 
 Each dataset is looked for under `--data-root` in its own published layout; the ones found
-are evaluated with the paper's protocol (zero-shot: text prompts per class, or text ->
-audio retrieval) and printed beside the paper's number. The ones absent are listed with
-the layout expected; the ones with no reader here say why.
+are evaluated with the paper's protocol (zero-shot: text prompts per class, scored by top-1,
+or by mean average precision for multi-label AudioSet; or text -> audio / video retrieval)
+and printed beside the paper's number. The ones absent are listed with the layout
+expected; the ones with no reader here say why. Each evaluated dataset's `PaperRow.hash`
+identifies the files its reader selected (`selection_hash`).
 """
 
 from __future__ import annotations
