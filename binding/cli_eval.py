@@ -318,7 +318,8 @@ def paper_command(
         "origin": str(data_root),
         "count": sum(r.count for r in rows),
         "datasets": {r.dataset.key: r.status for r in rows},
-        "hash": "",
+        "hash": paper.table_hash(rows),
+        "hashes": {r.dataset.key: r.hash for r in rows if r.hash},
     }
     run = describe("paper", embedder, metrics, data, options={"limit": limit})
     _save(run, output, settings)

@@ -127,3 +127,44 @@ def retrieval_metrics(ranks: np.ndarray, ks: Sequence[int] = (1, 5, 10)) -> dict
     out["median_rank"] = median_rank(ranks)
     out["MRR"] = mean_reciprocal_rank(ranks)
     return out
+
+
+def average_precision(scores: np.ndarray, relevant: np.ndarray) -> float:
+    """Non-interpolated average precision of one ranking: sum over score thresholds of
+    (recall step) x precision, as scikit-learn's `average_precision_score`.
+
+    **Ties** are the exception to this module's tie rule: items of equal score enter the
+    ranking together, at one threshold (as in scikit-learn), so their order does not matter.
+    NaN when nothing is relevant.
+    """
+    scores = np.asarray(scores, dtype=np.float64).ravel()
+    relevant = np.asarray(relevant, dtype=bool).ravel()
+    if scores.shape != relevant.shape:
+        raise ValueError(f"scores {scores.shape} and relevant {relevant.shape} must be equal")
+    if not relevant.any():
+        return float("nan")
+    order = np.argsort(-scores, kind="stable")
+    ranked = scores[order]
+    hits = np.cumsum(relevant[order])
+    ends = np.r_[np.flatnonzero(np.diff(ranked)), len(ranked) - 1]  # last item of each score
+    found = hits[ends].astype(np.float64)
+    precision = found / (ends + 1)
+    recall = found / found[-1]
+    return float((np.diff(np.r_[0.0, recall]) * precision).sum())
+
+
+def mean_average_precision(scores: np.ndarray, relevant: np.ndarray) -> float:
+    """Mean over classes (columns) of `average_precision`, for multi-label data (AudioSet).
+
+    `scores`: (N, C) item-by-class scores; `relevant`: (N, C) booleans, an item's true
+    classes. Classes with no relevant item are left out of the mean (their AP is undefined);
+    scikit-learn's `average_precision_score(relevant, scores, average="macro")` agrees when
+    every class has one.
+    """
+    scores = np.asarray(scores, dtype=np.float64)
+    relevant = np.asarray(relevant, dtype=bool)
+    if scores.shape != relevant.shape or scores.ndim != 2:
+        raise ValueError(f"scores {scores.shape} and relevant {relevant.shape} must be equal 2-D")
+    values = [average_precision(scores[:, c], relevant[:, c]) for c in range(scores.shape[1])]
+    defined = [v for v in values if not np.isnan(v)]
+    return float(np.mean(defined)) if defined else 0.0

@@ -102,7 +102,9 @@ def test_paper_table_lists_evaluated_and_skipped(runner: CliRunner, tmp_path: Pa
     assert result.exit_code == 0, result.output
     assert "ESC-50" in result.output and "66.9" in result.output
     assert "ImageNet-1k: absent" in result.output and "image-net.org" in result.output
-    assert set(json.loads(out.read_text())["metrics"]) == {"esc50"}
+    saved = json.loads(out.read_text())
+    assert set(saved["metrics"]) == {"esc50"}
+    assert len(saved["data"]["hash"]) == 64 and set(saved["data"]["hashes"]) == {"esc50"}
 
 
 def test_errors_name_the_file(runner: CliRunner, tmp_path: Path):

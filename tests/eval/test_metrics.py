@@ -108,3 +108,27 @@ def test_ranks_match_the_definition_on_random_ties():
             for i in range(q)
         ]
         assert metrics.ranks_of_targets(scores, targets).tolist() == expected
+
+
+def test_average_precision_by_hand_and_with_ties():
+    # ranking: hit, miss, hit -> AP = (1/1 + 2/3) / 2
+    assert metrics.average_precision([0.9, 0.8, 0.7], [1, 0, 1]) == pytest.approx(5 / 6)
+    # the two tied items enter together: precision 1/2 at recall 1
+    assert metrics.average_precision([0.5, 0.5], [0, 1]) == pytest.approx(0.5)
+    assert np.isnan(metrics.average_precision([0.1, 0.2], [0, 0]))
+
+
+def test_mean_average_precision_matches_sklearn():
+    rng = np.random.default_rng(3)
+    scores = rng.normal(size=(60, 7))
+    scores[:10, 0] = scores[10:20, 0] = 0.25  # ties
+    relevant = rng.random((60, 7)) < 0.2
+    relevant[0] = True  # every class has a positive
+    for c in range(7):
+        expected = sklearn_metrics.average_precision_score(relevant[:, c], scores[:, c])
+        assert metrics.average_precision(scores[:, c], relevant[:, c]) == pytest.approx(expected)
+    expected = sklearn_metrics.average_precision_score(relevant, scores, average="macro")
+    assert metrics.mean_average_precision(scores, relevant) == pytest.approx(expected)
+    relevant[:, 6] = False  # a class with no positive is left out of the mean
+    kept = sklearn_metrics.average_precision_score(relevant[:, :6], scores[:, :6], average="macro")
+    assert metrics.mean_average_precision(scores, relevant) == pytest.approx(kept)

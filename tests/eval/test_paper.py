@@ -4,15 +4,28 @@ per class and split, absent datasets skipped with their layout, broken layouts n
 from __future__ import annotations
 
 import csv
+from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
 
 from binding.eval import paper
 from binding.eval.cache import CachedEmbedder
-from binding.eval.paper import captions, esc50, imagenet, llvip, places365, sunrgbd
+from binding.eval.paper import (
+    audioset,
+    captions,
+    esc50,
+    imagenet,
+    llvip,
+    msrvtt,
+    places365,
+    sunrgbd,
+    vggsound,
+)
 from binding.eval.paper.base import LayoutError, read_lines, templates
+from binding.modality import Modality, parse_modality
 from tests.eval.conftest import write_png, write_wav
 
 
@@ -199,3 +212,181 @@ def test_paper_numbers_are_table_2():
     assert numbers["clotho"] == {"R@1": 6.0, "R@10": 28.4}
     assert numbers["audiocaps"] == {"R@1": 9.3, "R@10": 42.3}
     assert numbers["audioset"] == {"mAP": 17.6} and numbers["llvip"] == {"top1": 63.4}
+
+
+def test_selection_hash_is_set_and_follows_the_files(tmp_path: Path, tiny_encoder):
+    base = esc50_replica(tmp_path)
+    embedder = CachedEmbedder(tiny_encoder, None)
+    first = {r.dataset.key: r for r in paper.rows(tmp_path, embedder, only=["esc50"])}["esc50"]
+    assert len(first.hash) == 64
+    assert paper.selection_hash(esc50.read(base), base) == first.hash  # the same files, same hash
+    table = paper.table_hash([first])
+    name = "3-0-A-0.wav"
+    write_wav(base / "audio" / name, hz=250)
+    with (base / "meta" / "esc50.csv").open("a", newline="") as handle:
+        csv.writer(handle).writerow([name, 3, 0, "dog", False, 1, "A"])
+    again = paper.rows(tmp_path, embedder, only=["esc50"])[0]
+    assert again.hash != first.hash and paper.table_hash([again]) != table
+
+
+def vggsound_replica(root: Path) -> Path:
+    base = root / "vggsound"
+    rows = [["aaa", 30, "dog barking", "test"], ["bbb", 0, "dog barking", "test"],
+            ["ccc", 10, "rain", "test"], ["ddd", 5, "rain", "train"],
+            ["eee", 7, "playing drums", "train"], ["gone", 1, "rain", "test"]]  # fmt: skip
+    write_wav(base / "video" / "aaa_000030.wav", hz=300)
+    write_wav(base / "audio" / "bbb_0.wav", hz=310)  # the start as written in the table
+    write_wav(base / "ccc_000010.flac.wav", hz=320)  # not a clip name: ignored
+    write_wav(base / "audio" / "ccc_000010.wav", hz=330)
+    write_wav(base / "audio" / "ddd_000005.wav", hz=340)  # train: not evaluated
+    base.mkdir(parents=True, exist_ok=True)
+    with (base / "vggsound.csv").open("w", newline="") as handle:
+        csv.writer(handle).writerows(rows)
+    return base
+
+
+def test_vggsound_test_split_and_classes(tmp_path: Path):
+    base = vggsound_replica(tmp_path)
+    data = vggsound.read(base)
+    assert data.classes == ["dog barking", "playing drums", "rain"]  # every label, both splits
+    assert data.counts() == {"dog barking": 2, "playing drums": 0, "rain": 1}
+    assert vggsound.split_counts(base) == {"test": 4, "train": 2}
+    assert {p.name for p in data.items} == {"aaa_000030.wav", "bbb_0.wav", "ccc_000010.wav"}
+
+
+def test_vggsound_broken_layouts_are_named(tmp_path: Path):
+    base = vggsound_replica(tmp_path)
+    for clip in list(base.rglob("*.wav")):
+        clip.unlink()
+    with pytest.raises(LayoutError, match="holds none of the test clips .*vggsound.csv lists"):
+        vggsound.read(base)
+    (base / "vggsound.csv").write_text("aaa,30,dog barking\n")
+    with pytest.raises(LayoutError, match=r"vggsound\.csv line 1: expected youtube_id"):
+        vggsound.read(base)
+    (base / "vggsound.csv").unlink()
+    with pytest.raises(LayoutError, match=r"vggsound\.csv is missing \(the published clip table\)"):
+        vggsound.read(base)
+
+
+def audioset_replica(root: Path) -> Path:
+    base = root / "audioset"
+    write_csv(base / "class_labels_indices.csv", ["index", "mid", "display_name"],
+              [[0, "/m/09x0r", "Speech"], [1, "/m/0bt9lr", "Dog"], [2, "/m/0jbk", "Animal"]])  # fmt: skip
+    (base / "eval_segments.csv").write_text(
+        "# Segments csv created Sun Mar  5 10:54:31 2017\n"
+        "# num_ytids=4, num_segs=4, num_unique_labels=3, num_positive_labels=6\n"
+        "# YTID, start_seconds, end_seconds, positive_labels\n"
+        '--4gqARaEJE, 0.000, 10.000, "/m/0bt9lr,/m/0jbk"\n'
+        '-0RWZT-miFs, 420.000, 430.000, "/m/09x0r"\n'
+        'abcdefghijk, 30.000, 40.000, "/m/09x0r,/m/0bt9lr,/m/0jbk"\n'
+        'notfetched1, 0.000, 10.000, "/m/09x0r"\n'
+    )
+    write_wav(base / "audio" / "--4gqARaEJE_0.wav", hz=300)
+    write_wav(base / "audio" / "-0RWZT-miFs_420.000.flac.wav", hz=310)  # not a clip name
+    write_wav(base / "audio" / "-0RWZT-miFs_000420.wav", hz=320)
+    write_wav(base / "eval" / "Yabcdefghijk.wav", hz=330)  # the PANNs naming
+    return base
+
+
+def test_audioset_segments_labels_and_clip_names(tmp_path: Path):
+    base = audioset_replica(tmp_path)
+    data = audioset.read(base)
+    assert data.classes == ["Speech", "Dog", "Animal"]
+    assert [p.name for p in data.items] == [
+        "--4gqARaEJE_0.wav", "-0RWZT-miFs_000420.wav", "Yabcdefghijk.wav"]  # fmt: skip
+    assert data.labels == [[1, 2], [0], [0, 1, 2]]
+    assert data.counts() == {"Speech": 2, "Dog": 2, "Animal": 2}
+
+
+def test_audioset_broken_layouts_are_named(tmp_path: Path):
+    base = audioset_replica(tmp_path)
+    with (base / "eval_segments.csv").open("a") as handle:
+        handle.write('zzzzzzzzzzz, 0.000, 10.000, "/m/unknown"\n')
+    with pytest.raises(LayoutError, match=r"zzzzzzzzzzz has labels \['/m/unknown'\] not in"):
+        audioset.read(base)
+    (base / "eval_segments.csv").write_text("abc, 0.000, 10.000\n")
+    with pytest.raises(LayoutError, match="expected YTID, start_seconds, end_seconds"):
+        audioset.read(base)
+    (base / "class_labels_indices.csv").unlink()
+    with pytest.raises(LayoutError, match=r"class_labels_indices\.csv is missing \(the 527"):
+        audioset.read(base)
+
+
+class MultiHotEmbedder:
+    """Texts to their class's one-hot vector, clips to the (normalised) multi-hot vector of
+    their true classes: every positive outscores every negative, so mAP is 100."""
+
+    def __init__(self, data: paper.MultiLabelSet) -> None:
+        self.classes = data.classes
+        self.labels = {
+            str(item): labels for item, labels in zip(data.items, data.labels, strict=True)
+        }
+
+    def embed(
+        self, modality: Modality | str, items: Sequence[Any], *, progress: object = None
+    ) -> np.ndarray:
+        out = np.zeros((len(items), len(self.classes)), dtype=np.float32)
+        for row, item in enumerate(items):
+            if parse_modality(str(modality)) is Modality.TEXT:
+                out[row, next(i for i, c in enumerate(self.classes) if c in item)] = 1.0
+            else:
+                out[row, self.labels[str(item)]] = 1.0
+        return out / np.linalg.norm(out, axis=1, keepdims=True)
+
+
+def test_audioset_mean_average_precision(tmp_path: Path, tiny_encoder):
+    base = audioset_replica(tmp_path)
+    spec = next(d for d in paper.DATASETS if d.key == "audioset")
+    data = audioset.read(base)
+    assert paper.evaluate_dataset(spec, data, MultiHotEmbedder(data)) == {"mAP": 100.0}
+    row = paper.rows(tmp_path, CachedEmbedder(tiny_encoder, None), only=["audioset"])[0]
+    assert row.status == "evaluated" and row.count == 3 and 0.0 <= row.ours["mAP"] <= 100.0
+    assert row.lines()[0][:2] == ("AudioSet", "mAP") and row.lines()[0][3] == "17.6"
+
+
+def write_mp4(path: Path, shade: int, frames: int = 12) -> Path:
+    import av
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("mpeg4", rate=6)
+        stream.width, stream.height, stream.pix_fmt = 64, 48, "yuv420p"
+        for index in range(frames):
+            frame = np.full((48, 64, 3), shade, dtype=np.uint8)
+            frame[:, : (index * 5) % 64] = (200, 80, 20)
+            for packet in stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")):
+                container.mux(packet)
+        for packet in stream.encode():
+            container.mux(packet)
+    return path
+
+
+def msrvtt_replica(root: Path, folder: str = "videos") -> Path:
+    base = root / "msrvtt"
+    rows = []
+    for i in range(3):
+        write_mp4(base / folder / f"video{7010 + i}.mp4", shade=40 * i)
+        rows.append([f"ret{i}", f"msr{7010 + i}", f"video{7010 + i}", f"a clip number {i}"])
+    write_csv(base / "MSRVTT_JSFUSION_test.csv", ["key", "vid_key", "video_id", "sentence"], rows)
+    return base
+
+
+def test_msrvtt_text_to_video_pairs(tmp_path: Path, tiny_encoder):
+    base = msrvtt_replica(tmp_path, "videos/all")  # as the CLIP4Clip download unpacks
+    pairs = msrvtt.read(base)
+    assert pairs.queries == ["a clip number 0", "a clip number 1", "a clip number 2"]
+    assert [p.name for p in pairs.targets] == ["video7010.mp4", "video7011.mp4", "video7012.mp4"]
+    assert (pairs.query_modality.value, pairs.target_modality.value) == ("text", "video")
+    row = paper.rows(tmp_path, CachedEmbedder(tiny_encoder, None), only=["msrvtt"])[0]
+    assert row.status == "evaluated" and row.count == 3 and len(row.hash) == 64
+    assert 0.0 <= row.ours["R@1"] <= 100.0 and row.lines()[0][3] == "36.1"
+
+
+def test_msrvtt_missing_video_is_named(tmp_path: Path):
+    base = msrvtt_replica(tmp_path)
+    (base / "videos" / "video7011.mp4").unlink()
+    with pytest.raises(LayoutError, match=r"video7011\.mp4 is missing \(line 3 of"):
+        msrvtt.read(base)
+    write_csv(base / "MSRVTT_JSFUSION_test.csv", ["key", "video_id", "caption"], [])
+    with pytest.raises(LayoutError, match="has no column sentence"):
+        msrvtt.read(base)

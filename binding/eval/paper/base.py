@@ -10,8 +10,29 @@ from pathlib import Path
 
 from binding.eval.classify import LabelledSet
 from binding.eval.retrieve import Pairs
+from binding.modality import Modality
 
 DATA = Path(__file__).resolve().parent / "data"
+
+
+@dataclass
+class MultiLabelSet:
+    """Items of one modality each with a set of true classes (AudioSet: mean average
+    precision over classes, not top-1)."""
+
+    modality: Modality
+    items: list[object]
+    labels: list[list[int]]
+    classes: list[str]
+    origin: str = ""
+
+    def counts(self) -> dict[str, int]:
+        """Items per class name (an item counts once in each of its classes)."""
+        out = dict.fromkeys(self.classes, 0)
+        for labels in self.labels:
+            for label in labels:
+                out[self.classes[label]] += 1
+        return out
 
 
 class LayoutError(ValueError):
@@ -29,7 +50,7 @@ class PaperDataset:
     paper: dict[str, float]  # metric name -> the paper's number (percent)
     layout: str
     url: str
-    read: Callable[[Path], LabelledSet | Pairs] | None = None
+    read: Callable[[Path], LabelledSet | Pairs | MultiLabelSet] | None = None
     templates: str = ""  # key in templates.json, or "image" for CLIP's ensemble
     note: str = ""
     extra: dict[str, str] = field(default_factory=dict)
