@@ -130,7 +130,8 @@ class Encoder:
         network = network.eval()
         if self.precision == "fp16" and self.device.type != "cuda":
             raise ConfigurationError(
-                "fp16 is for CUDA GPUs; on a CPU set BINDING_PRECISION (precision=) to int8 or auto"
+                "fp16 is for CUDA GPUs; on a CPU set BINDING_PRECISION (precision=) to auto, int8, "
+                "or bf16 where the CPU has native bf16"
             )
         if self.precision == "int8":
             if self.device.type != "cpu":
