@@ -132,7 +132,7 @@ class Settings(BaseSettings):
         embedded store keeps working after an upgrade (a Qdrant server's collection needs
         BINDING_COLLECTION=binding; see docs/store.md).
         """
-        if self.collection:
+        if self.collection is not None:  # an empty name is refused by the store, not ignored
             return self.collection
         if not self.qdrant_url:
             old = Path(self.data_dir) / "store" / OLD_DEFAULT_COLLECTION
