@@ -97,6 +97,14 @@ def _bar(label: str, total: int) -> Iterator[Callable[[int], None]]:
 def _save(run: Run, path: Path | None, settings: Settings) -> Path:
     from binding.eval.runner import default_output
 
+    for source, reason in run.rejected.items():
+        console.print(f"[yellow]left out[/] {escape(source)}: {escape(reason)}")
+    if run.rejected:
+        count = len(run.rejected)
+        console.print(
+            f"[bold yellow]warning:[/] {count} item{'s' if count != 1 else ''} could not be "
+            "embedded and were left out of the metrics (listed above and in the run JSON)"
+        )
     written = run.save(path or default_output(settings, run.kind))
     console.print(f"wrote {written}")
     return written

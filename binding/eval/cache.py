@@ -4,6 +4,11 @@ The key of an item is sha256(modality, model, precision, seed or checkpoint, con
 the content is a text's UTF-8 bytes or a file's bytes (not its path: a moved file is not
 re-embedded, an edited one is). Rows live in one SQLite file (`<cache_dir>/eval/embeddings.sqlite`);
 changing only the prompt templates re-embeds only the prompts that are new.
+
+One bad file does not stop an evaluation: an item that cannot be read or embedded (`InputError`)
+gets a row of NaN and its reason in `CachedEmbedder.rejected`; the evaluations drop such rows
+(`binding.eval.metrics.usable_rows`) and the run reports the files left out. Failures that are not the input's
+(the encoder, the machine) still raise.
 """
 
 from __future__ import annotations
@@ -17,6 +22,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from binding.errors import InputError
+from binding.inputs import describe
 from binding.modality import Modality, parse_modality
 
 if TYPE_CHECKING:
@@ -42,7 +49,8 @@ class CachedEmbedder:
     """`embed(modality, items)` through an encoder, reading and filling the cache.
 
     `encoder_seconds` adds up the time spent inside `Encoder.embed` (decoding included), so a
-    caller can report the share of an evaluation spent in the encoder.
+    caller can report the share of an evaluation spent in the encoder. `rejected` maps each
+    item that could not be embedded (as error messages name it) to the reason.
     """
 
     def __init__(
@@ -53,6 +61,7 @@ class CachedEmbedder:
         self.encoder_seconds = 0.0
         self.hits = 0
         self.misses = 0
+        self.rejected: dict[str, str] = {}
         self._db: sqlite3.Connection | None = None
         if cache_dir is not None:
             folder = Path(cache_dir) / "eval"
@@ -73,14 +82,24 @@ class CachedEmbedder:
         *,
         progress: Callable[[int], None] | None = None,
     ) -> np.ndarray:
-        """(N, D) float32 unit vectors for `items`, from the cache where present."""
+        """(N, D) float32 unit vectors for `items`, from the cache where present.
+
+        Rows of items that cannot be read or embedded are NaN (see `metrics.usable_rows`); their
+        reasons are in `rejected`.
+        """
         modality = parse_modality(str(modality))
-        keys = [self.key(modality, content_bytes(modality, item)) for item in items]
-        out = np.zeros((len(items), self.encoder.dim), dtype=np.float32)
-        known = self._read(keys)
-        todo = [i for i, key in enumerate(keys) if key not in known]
+        out = np.full((len(items), self.encoder.dim), np.nan, dtype=np.float32)
+        keys: list[str | None] = []
+        for item in items:
+            try:
+                keys.append(self.key(modality, content_bytes(modality, item)))
+            except FileNotFoundError as exc:
+                self.rejected[describe(item)] = str(exc).split(": ", 1)[-1]
+                keys.append(None)
+        known = self._read([k for k in keys if k is not None])
+        todo = [i for i, key in enumerate(keys) if key is not None and key not in known]
         for i, key in enumerate(keys):
-            if key in known:
+            if key is not None and key in known:
                 out[i] = known[key]
         self.hits += len(items) - len(todo)
         self.misses += len(todo)
@@ -91,12 +110,36 @@ class CachedEmbedder:
                 str(items[i]) if isinstance(items[i], Path) else items[i] for i in todo
             ]
             start = time.perf_counter()
-            vectors = self.encoder.embed(modality, inputs, progress=progress)
+            vectors = self._embed_skipping_bad(modality, inputs, _capped(progress, len(todo)))
             self.encoder_seconds += time.perf_counter() - start
-            for row, i in enumerate(todo):
-                out[i] = vectors[row]
-            self._write([(keys[i], vectors[row]) for row, i in enumerate(todo)])
+            done: list[tuple[str, np.ndarray]] = []
+            for i, vector in zip(todo, vectors, strict=True):
+                key = keys[i]
+                if vector is not None and key is not None:
+                    out[i] = vector
+                    done.append((key, vector))
+            self._write(done)
         return out
+
+    def _embed_skipping_bad(
+        self, modality: Modality, inputs: list[Any], progress: Callable[[int], None] | None
+    ) -> list[np.ndarray | None]:
+        """Vectors of `inputs`, None for each one the encoder refuses (`InputError`).
+
+        The whole batch is tried first; a refusal splits it in halves until the bad items are
+        alone, so one corrupt file among thousands costs a few small batches, not a rerun
+        item by item.
+        """
+        try:
+            return list(self.encoder.embed(modality, inputs, progress=progress))
+        except InputError as exc:
+            if len(inputs) == 1:
+                self.rejected[exc.source] = exc.reason
+                return [None]
+        middle = len(inputs) // 2
+        return self._embed_skipping_bad(
+            modality, inputs[:middle], progress
+        ) + self._embed_skipping_bad(modality, inputs[middle:], progress)
 
     def _read(self, keys: Sequence[str]) -> dict[str, np.ndarray]:
         if self._db is None or not keys:
@@ -124,6 +167,22 @@ class CachedEmbedder:
         if self._db is not None:
             self._db.close()
             self._db = None
+
+
+def _capped(progress: Callable[[int], None] | None, total: int) -> Callable[[int], None] | None:
+    """`progress`, reporting at most `total` items (a batch retried in halves repeats some)."""
+    if progress is None:
+        return None
+    reported = 0
+
+    def tick(n: int) -> None:
+        nonlocal reported
+        step = min(n, total - reported)
+        if step > 0:
+            reported += step
+            progress(step)
+
+    return tick
 
 
 def model_identity(encoder: Encoder) -> str:

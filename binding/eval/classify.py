@@ -16,6 +16,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from binding.eval import metrics
+from binding.eval.metrics import usable_rows
 from binding.modality import Modality, parse_modality
 
 #: Default prompt templates per modality (short forms of the CLIP / ImageBind ensembles).
@@ -265,17 +266,28 @@ def classify(
         examples = data.subset(other)
         if not examples.items:
             raise ValueError(f"{data.origin}: no {other.value} examples to classify against")
-        proto = example_prototypes(
-            embedder.embed(other, examples.items, progress=progress),
-            examples.labels,
-            len(data.classes),
+        example_vectors, example_labels = _usable(
+            embedder.embed(other, examples.items, progress=progress), examples.labels
         )
+        proto = example_prototypes(example_vectors, example_labels, len(data.classes))
     else:
         queries = data.subset(data.modality)
         chosen = templates or DEFAULT_TEMPLATES[data.modality]
         proto = text_prototypes(embedder, data.classes, chosen, progress=progress)
-    vectors = embedder.embed(data.modality, queries.items, progress=progress)
-    return score_classes(vectors, proto, queries.labels, data.classes)
+    vectors, labels = _usable(
+        embedder.embed(data.modality, queries.items, progress=progress), queries.labels
+    )
+    if not labels:
+        raise ValueError(
+            f"{data.origin}: none of the {data.modality.value} items could be embedded"
+        )
+    return score_classes(vectors, proto, labels, data.classes)
+
+
+def _usable(vectors: np.ndarray, labels: Sequence[int]) -> tuple[np.ndarray, list[int]]:
+    """The rows (and their labels) of items that were embedded; rejected files are left out."""
+    keep = usable_rows(vectors)
+    return vectors[keep], [label for label, ok in zip(labels, keep, strict=True) if ok]
 
 
 def confusion_png(result: Classification, path: Path | str, *, title: str = "") -> Path:

@@ -13,6 +13,11 @@ from collections.abc import Sequence
 import numpy as np
 
 
+def usable_rows(vectors: np.ndarray) -> np.ndarray:
+    """(N,) booleans: the rows that hold a vector (an item that was rejected is a row of NaN)."""
+    return ~np.isnan(np.asarray(vectors)).any(axis=1)
+
+
 def ranks_of_relevant(scores: np.ndarray, relevant: np.ndarray) -> np.ndarray:
     """For each row, the (pessimistic) rank of its best-scoring relevant column.
 
@@ -25,6 +30,9 @@ def ranks_of_relevant(scores: np.ndarray, relevant: np.ndarray) -> np.ndarray:
     relevant = np.asarray(relevant, dtype=bool)
     if scores.shape != relevant.shape or scores.ndim != 2:
         raise ValueError(f"scores {scores.shape} and relevant {relevant.shape} must be equal 2-D")
+    if np.isnan(scores).any():
+        # a NaN compares False, so it would silently rank first: callers drop rejected rows
+        raise ValueError("scores contain NaN (an item that was not embedded); drop it first")
     if not relevant.any(axis=1).all():
         missing = int(np.flatnonzero(~relevant.any(axis=1))[0])
         raise ValueError(f"row {missing} has no relevant column")

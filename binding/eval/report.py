@@ -30,7 +30,11 @@ def data_hash(
     digest = hashlib.sha256(modality.value.encode())
     label_list = list(labels) if labels is not None else [None] * len(items)
     for item, label in zip(items, label_list, strict=True):
-        digest.update(hashlib.sha256(content_bytes(modality, item)).digest())
+        try:
+            content = content_bytes(modality, item)
+        except FileNotFoundError:  # a file that is gone counts by its name (the run lists it)
+            content = f"<missing {item}>".encode()
+        digest.update(hashlib.sha256(content).digest())
         digest.update(f"\0{label}\0".encode())
     return digest.hexdigest()
 
@@ -50,6 +54,8 @@ class Run:
     adapters: list[str] = field(default_factory=list)
     options: dict[str, Any] = field(default_factory=dict)
     seconds: float = 0.0
+    #: items left out because they could not be read or embedded: file -> reason
+    rejected: dict[str, str] = field(default_factory=dict)
     created: str = field(default_factory=lambda: time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))
     format: int = FORMAT
 
@@ -68,6 +74,7 @@ class Run:
             "options": self.options,
             "seconds": self.seconds,
             "metrics": self.metrics,
+            "rejected": self.rejected,
         }
 
     def save(self, path: Path | str) -> Path:

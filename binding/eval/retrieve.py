@@ -103,12 +103,34 @@ def retrieve(
     targets = [firsts[k] for k in unique]
     query_vectors = embedder.embed(pairs.query_modality, pairs.queries, progress=progress)
     target_vectors = embedder.embed(pairs.target_modality, targets, progress=progress)
+    query_vectors, target_vectors, target_of = drop_rejected(
+        query_vectors, target_vectors, target_of
+    )
+    if not target_of:
+        raise ValueError(f"{pairs.origin}: no pair could be embedded on both sides")
     forward, backward = pair_ranks(query_vectors, target_vectors, target_of)
     q, t = pairs.query_modality.value, pairs.target_modality.value
     return {
         f"{q}->{t}": metrics.retrieval_metrics(forward, ks),
         f"{t}->{q}": metrics.retrieval_metrics(backward, ks),
-        "queries": len(pairs.queries),
-        "targets": len(targets),
-        "chance_R@1": 1.0 / max(1, len(targets)),
+        "queries": len(query_vectors),
+        "targets": len(target_vectors),
+        "chance_R@1": 1.0 / max(1, len(target_vectors)),
     }
+
+
+def drop_rejected(
+    query_vectors: np.ndarray, target_vectors: np.ndarray, target_of: Sequence[int]
+) -> tuple[np.ndarray, np.ndarray, list[int]]:
+    """Leave out pairs whose query or target was rejected (NaN rows), and targets no pair
+    points at any more, renumbering `target_of`; both directions then rank real items only."""
+    links = np.asarray(target_of, dtype=np.int64)
+    good_queries = metrics.usable_rows(query_vectors) & metrics.usable_rows(target_vectors)[links]
+    kept_targets = np.zeros(len(target_vectors), dtype=bool)
+    kept_targets[links[good_queries]] = True
+    renumber = np.cumsum(kept_targets) - 1
+    return (
+        query_vectors[good_queries],
+        target_vectors[kept_targets],
+        [int(i) for i in renumber[links[good_queries]]],
+    )

@@ -65,6 +65,7 @@ def describe(
         data=data,
         options=options or {},
         seconds=seconds,
+        rejected=dict(embedder.rejected),
     )
 
 

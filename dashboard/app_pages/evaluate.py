@@ -77,6 +77,14 @@ def _show(last: dict[str, str]) -> None:
     cols[1].metric("Top-5", f"{metrics['top5']:.1%}", border=True)
     cols[2].metric("Chance (top-1)", f"{metrics['chance_top1']:.1%}", border=True)
     cols[3].metric("Items", f"{metrics['count']:,}", border=True)
+    rejected = run.get("rejected") or {}
+    if rejected:
+        count = len(rejected)
+        lines = "\n".join(f"- `{source}`: {reason}" for source, reason in rejected.items())
+        st.warning(
+            f"{count} file{'s' if count != 1 else ''} could not be embedded and "
+            f"{'were' if count != 1 else 'was'} left out of these numbers:\n{lines}"
+        )
     left, right = st.columns(2)
     with left:
         st.markdown("**Per class**")

@@ -55,3 +55,17 @@ def test_evaluate_an_uploaded_zip(tmp_path: Path):
     at.button(key="eval_run").click().run()
     assert_clean(at)
     assert {m.label: m.value for m in at.metric}["Items"] == "6"
+
+
+def test_a_corrupt_file_is_left_out_and_named(tmp_path: Path):
+    for c, name in enumerate(["cat", "dog"]):
+        for i in range(2):
+            write_png(tmp_path / "pets" / name / f"{i}.png", seed=10 * c + i)
+    (tmp_path / "pets" / "dog" / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n truncated")
+    at = open_page("evaluate")
+    at.text_input(key="eval_folder").set_value(str(tmp_path / "pets")).run()
+    at.button(key="eval_run").click().run()
+    assert not at.exception and not at.error
+    assert {m.label: m.value for m in at.metric}["Items"] == "4"
+    warning = " ".join(w.value for w in at.warning)
+    assert "1 file could not be embedded" in warning and "broken.png" in warning

@@ -229,11 +229,12 @@ def multilabel_map(
     prototypes = text_prototypes(
         embedder, data.classes, templates(spec.templates), progress=progress
     )
-    vectors = normalise(embedder.embed(data.modality, data.items, progress=progress))
+    vectors = embedder.embed(data.modality, data.items, progress=progress)
     relevant = np.zeros((len(data.items), len(data.classes)), dtype=bool)
     for row, labels in enumerate(data.labels):
         relevant[row, labels] = True
-    return metrics.mean_average_precision(vectors @ prototypes.T, relevant)
+    keep = metrics.usable_rows(vectors)  # rejected files are left out
+    return metrics.mean_average_precision(normalise(vectors[keep]) @ prototypes.T, relevant[keep])
 
 
 def evaluate_dataset(
