@@ -130,7 +130,8 @@ def _background(name: str, rng: np.random.Generator, size: int = FRAME) -> np.nd
         pixels = np.broadcast_to(base.astype(np.float32), (size, size, 3)).copy()
         pixels += _noise(rng, 2.0, (size, size, 1))  # sensor grain
         return pixels
-    tint = rng.uniform(110, 170, 3).astype(np.float32)
+    # a grey of random lightness, barely tinted, so that no background looks like an object colour
+    tint = (rng.uniform(110, 170) + rng.uniform(-10, 10, 3)).astype(np.float32)
     if size == FRAME:
         yy, xx = _ROWS * np.float32(FRAME), _COLS * np.float32(FRAME)
     else:
@@ -170,9 +171,9 @@ def _camera_motion(pixels: np.ndarray, activity: str, rng: np.random.Generator) 
     if activity == "walking":
         return _box_blur(pixels, int(rng.integers(5, 8)), axis=0)
     if activity == "running":
-        return _box_blur(pixels, int(rng.integers(13, 17)), axis=0)
+        return _box_blur(pixels, int(rng.integers(10, 14)), axis=0)
     if activity == "turning":
-        return _box_blur(pixels, int(rng.integers(13, 17)), axis=1)
+        return _box_blur(pixels, int(rng.integers(10, 14)), axis=1)
     if activity == "shaking":
         dx, dy = (int(v) * int(rng.choice([-1, 1])) for v in rng.integers(5, 9, size=2))
         ghost = np.roll(pixels, (dy, dx), axis=(0, 1))
@@ -198,7 +199,7 @@ def render_image(scene: Scene, *, style: str = "default") -> Image.Image:
     ink = np.clip(ink, 0, 255).astype(np.uint8)
     layer = Image.new("L", (FRAME, FRAME), 0)
     draw = ImageDraw.Draw(layer)
-    radius = {"small": 12.0, "large": 34.0}[scene.size] if alt else scene.radius
+    radius = {"small": 13.0, "large": 34.0}[scene.size] if alt else scene.radius
     for centre in scene.positions:
         if alt:
             _draw_shape(draw, scene.shape, centre, radius, fill=None, outline=255, width=5)
