@@ -10,6 +10,7 @@
     pairs_<modality>_test.csv  the same for the test split (the trainer takes train/val only)
     labels.csv                 path,label,modality,split of every media file
     labels/<split>_<modality>.csv   path,label of one modality of one split (for eval classify)
+    retrieval/<split>_<modality>.csv  query,target: the item and its image (for eval retrieve)
     scenes.csv                 every scene's attributes and caption
 
 Paths in manifests are relative to the folder (the readers resolve them against it). Writing
@@ -81,6 +82,8 @@ class World:
     labels: Path | None = None
     #: path,label of this split, one file per modality (image ... by class, imu by activity).
     labels_by_modality: dict[str, Path] = field(default_factory=dict)
+    #: query,target of this split, one file per modality: the item (query) and its image.
+    retrieval: dict[str, Path] = field(default_factory=dict)
     scenes_csv: Path | None = None
 
     def file(self, modality: str, index: int) -> Path:
@@ -208,6 +211,12 @@ def _write_manifests(world: World, wanted: list[str]) -> None:
         path = root / f"pairs_{modality}{tail}.csv"
         _merge(path, ("anchor", "input", "split", "label"), rows, split)
         world.pairs[modality] = path
+        queries = [  # for `binding eval retrieve`: the modality's item finds its image
+            [row[1] if modality == "text" else f"../{row[1]}", f"../{row[0]}"] for row in rows
+        ]
+        path = root / "retrieval" / f"{split}_{modality}.csv"
+        _write_csv(path, ("query", "target"), queries)
+        world.retrieval[modality] = path
     media = [m for m in wanted if m != "text"]
     all_rows = []
     for modality in media:

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from binding.eval.classify import read_labelled
+from binding.eval.retrieve import read_pairs as retrieve_pairs
 from binding.io.audio import decode_audio
 from binding.io.depth import decode_depth
 from binding.io.image import decode_image
@@ -61,7 +62,7 @@ def _scene(**changes: object) -> Scene:
 def test_same_seed_gives_byte_identical_files_and_another_seed_does_not(world, tmp_path):
     again = write_world(tmp_path / "again", n=N, seed=3)
     first, second = _hashes(world.root), _hashes(again.root)
-    assert len(first) == 5 * N + 5 + 5 + 2  # media, pairs, labels/*, labels.csv + scenes.csv
+    assert len(first) == 5 * N + 5 + 5 + 5 + 2  # media, pairs, labels/*, retrieval/*, 2 more
     assert first == second
     other = write_world(tmp_path / "other", n=N, seed=4)
     assert _hashes(other.root)["image/train-00000.png"] != first["image/train-00000.png"]
@@ -210,6 +211,10 @@ def test_manifests_are_read_by_the_trainer_and_the_eval_harness(world):
     assert imu.modality is Modality.IMU and set(imu.classes) == {s.activity for s in world.scenes}
     everything = read_labelled(world.labels, mixed=True)
     assert len(everything.items) == 5 * N
+    text = retrieve_pairs(world.retrieval["text"], "text", "image")
+    assert text.queries == world.captions and all(Path(p).is_file() for p in text.targets)
+    audio = retrieve_pairs(world.retrieval["audio"], "audio", "image")
+    assert all(Path(p).is_file() for p in audio.queries) and len(audio.targets) == N
 
 
 def test_a_val_split_joins_the_train_manifest(tmp_path):
