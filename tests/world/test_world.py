@@ -246,3 +246,32 @@ def test_command_line_writes_a_world(tmp_path, capsys):
     assert len(read_pairs(tmp_path / "pairs_text.csv")) == 2
     with pytest.raises(SystemExit):
         main([str(tmp_path), "--modalities", "smell"])
+
+
+def test_video_files_join_the_manifests_when_asked(tmp_path):
+    world = write_world(tmp_path, n=1, seed=0, modalities=("image", "video"))
+    assert [p.input for p in read_pairs(world.pairs["video"])] == [str(world.file("video", 0))]
+    labelled = read_labelled(world.labels_by_modality["video"])
+    assert labelled.modality is Modality.VIDEO and labelled.classes == [world.scenes[0].label]
+
+
+def test_bad_arguments_are_refused_with_the_reason(tmp_path):
+    with pytest.raises(ValueError, match="split must be one of train, val, test"):
+        write_world(tmp_path, n=1, seed=0, split="dev")
+    with pytest.raises(ValueError, match="unknown modality smell"):
+        write_world(tmp_path, n=1, seed=0, modalities=("image", "smell"))
+    with pytest.raises(ValueError, match="style must be"):
+        render_image(_scene(), style="sketch")
+    with pytest.raises(ValueError, match="3 positions for 1 objects"):
+        _scene(positions=((1.0, 1.0), (2.0, 2.0), (3.0, 3.0)))
+
+
+def test_alt_style_draws_outlines_on_a_textured_background():
+    scene = _scene(background="grey")
+    default = np.asarray(render_image(scene), np.float32)
+    alt = np.asarray(render_image(scene, style="alt"), np.float32)
+    corner = (slice(0, 40), slice(0, 40))
+    assert alt[corner].std() > 3 * default[corner].std()  # textured and noisy, not plain
+    redness = default[..., 0] - default[..., 1], alt[..., 0] - alt[..., 1]
+    assert redness[0][112, 112] > 120 and redness[1][112, 112] < 60  # the centre is not filled
+    assert redness[1][112, 112 - 32] > 120  # the outline is
