@@ -434,6 +434,14 @@ class QueueExecutor:
                 self._send(job_id, group)
         return job_id
 
+    def retry(self, job_id: str) -> int:
+        """Send a job's failed files (infrastructure failures) to the workers again; returns
+        how many. Each is pending again until a worker records its new outcome."""
+        files = [StoredFile.from_dict(row) for row in self.jobs.retry_failed(job_id)]
+        if files:
+            self._send(job_id, files)
+        return len(files)
+
     def ingest(
         self,
         sources: Sequence[str | Path],
