@@ -44,7 +44,7 @@ from binding import transient
 from binding.config import Settings
 from binding.executor import StoredFile, decode_query_input, embed_stored_files
 from binding.ingest import FAILED, FileOutcome
-from binding.jobs import PREFIX, Jobs, redis_client
+from binding.jobs import PREFIX, Jobs, persistence_warning, redis_client
 from workers.celery_app import app
 from workers.config import (
     EMBED_FILES_TASK,
@@ -173,6 +173,29 @@ def _import_in_parent(**_: Any) -> None:
     import torch  # noqa: F401
 
     import binding.encoder  # noqa: F401
+
+    warn_without_persistence(state.settings.broker_url)
+
+
+def warn_without_persistence(url: str | None) -> str | None:
+    """Log (and return) a warning when the broker's Redis keeps no append-only file.
+
+    Without it a restart of Redis loses every queued task and job record, silently. One
+    quick look (2 s timeouts, no retries): a Redis that is down now is not waited for.
+    """
+    if not url:
+        return None
+    import redis
+
+    client = redis.Redis.from_url(url, socket_connect_timeout=2, socket_timeout=2)
+    try:
+        warning = persistence_warning(client)
+    finally:
+        client.close()
+    if warning:
+        where = url.rsplit("@", 1)[-1]  # never the password
+        log.warning("broker %s: %s", where, warning)
+    return warning
 
 
 @worker_process_init.connect

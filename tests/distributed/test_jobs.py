@@ -134,9 +134,13 @@ def test_no_such_job_names_a_redis_without_aof(
     of Redis loses jobs; with one, it does not."""
     plain, durable = Jobs(redis_server.url), Jobs(redis_server_aof.url)
     try:
+        lost_job, kept_job = plain.create(1), durable.create(1)
+        redis_server.restart(down_for=0.2)
+        redis_server_aof.restart(down_for=0.2)
         with pytest.raises(InputError, match="no append-only file") as lost:
-            plain.status(str(uuid.uuid4()))
+            plain.status(lost_job)  # the restart lost it
         assert "--appendonly yes" in str(lost.value)
+        assert durable.status(kept_job).total == 1
         with pytest.raises(InputError, match="no such job") as missing:
             durable.status(str(uuid.uuid4()))
         assert "append-only" not in str(missing.value)
