@@ -253,11 +253,14 @@ def _count(number: int, noun: str) -> str:
 
 
 def _print_report(report: IngestReport) -> None:
+    from binding.points import escape_source
+
     counts = report.counts
     for outcome in report.rejected + report.failed:
         color = "red" if outcome.status == "rejected" else "yellow"
         console.print(
-            f"[{color}]{outcome.status}[/] {escape(outcome.source)}: {escape(outcome.reason or '')}",
+            f"[{color}]{outcome.status}[/] {escape(escape_source(outcome.source))}: "
+            f"{escape(outcome.reason or '')}",
             soft_wrap=True,
         )
     by_modality = ", ".join(f"{m} {n}" for m, n in report.points_by_modality().items())

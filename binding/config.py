@@ -113,6 +113,11 @@ class Settings(BaseSettings):
     task_files: int = Field(
         16, ge=1, description="Files per embedding task; a task's files share forward passes."
     )
+    follow_symlinks: bool = Field(
+        False,
+        description="Ingest follows symbolic links that lead outside the folder being "
+        "ingested, and links to folders; off: each is reported as rejected with the reason.",
+    )
     retry_window: int = Field(
         900,
         ge=0,
