@@ -100,6 +100,7 @@ def jobs_command(
     table = Table("job", "created (UTC)", "files", "embedded", "duplicate", "rejected")
     table.add_column("failed (retryable)")
     table.add_column("pending")
+    table.columns[0].no_wrap = True
     for r in rows:
         created = datetime.fromtimestamp(r.created, UTC).strftime("%Y-%m-%d %H:%M:%S")
         table.add_row(
@@ -112,7 +113,8 @@ def jobs_command(
             str(r.failed),
             str(r.pending),
         )
-    out.print(table)
+    # A pipe (no terminal width) gets whole rows: job ids are copied from here.
+    (out if out.is_terminal else Console(width=160)).print(table)
 
 
 @jobs_app.command("show")
@@ -130,7 +132,7 @@ def show_command(job: JobArg, as_json: JsonOpt = False) -> None:
         return
     for source, reason in status.reasons.items():
         out.print(f"{escape(source)}: {escape(reason)}", soft_wrap=True)
-    console.print(f"job {status.job_id}: " + _status_line(status))
+    console.print(f"job {status.job_id}: " + _status_line(status), soft_wrap=True)
 
 
 @jobs_app.command("retry")
@@ -168,7 +170,8 @@ def retry_command(
     else:
         console.print(
             f"job {status.job_id}: sent {sent} failed file{'' if sent == 1 else 's'} again; "
-            + _status_line(status)
+            + _status_line(status),
+            soft_wrap=True,
         )
     if wait and (status.failed or status.rejected):
         raise typer.Exit(2)

@@ -241,12 +241,12 @@ def _failing_for(redis: Any, task_id: str) -> float:
     now = time.time()
     key = FAILING_PREFIX + task_id
     ttl = state.settings.retry_window + COUNTER_TTL_S
-    if redis.set(key, repr(now), nx=True, ex=ttl):
-        return 0.0
-    since = redis.get(key)
     try:
-        return max(0.0, now - float(since))
-    except (TypeError, ValueError):
+        if redis.set(key, repr(now), nx=True, ex=ttl):
+            return 0.0
+        return max(0.0, now - float(redis.get(key)))
+    except Exception:  # Redis itself is the outage: keep retrying, the clock starts later
+        log.warning("cannot read the retry clock of task %s", task_id, exc_info=True)
         return 0.0
 
 
