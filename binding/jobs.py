@@ -409,8 +409,9 @@ def persistence_warning(client: Any) -> str | None:
     if str(info.get("aof_enabled", "1")) not in ("0", "False", "false"):
         return None
     return (
-        "this Redis has no append-only file (appendonly no), so a restart of it loses every "
-        "job and queued task: run it with --appendonly yes (docker-compose.yml does)"
+        "this Redis has no append-only file (appendonly no), so a restart of it loses what "
+        "it holds (jobs, queued tasks, stream entries): run it with --appendonly yes "
+        "(docker-compose.yml does)"
     )
 
 

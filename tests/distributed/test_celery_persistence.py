@@ -5,8 +5,11 @@ processes against a private redis-server without and with `--appendonly yes`."""
 from __future__ import annotations
 
 import pytest
+from typer.testing import CliRunner
 
+from binding.config import Settings
 from tests.distributed.celery_harness import Cluster, wait_for
+from tests.distributed.conftest import RedisServer
 
 pytestmark = [pytest.mark.integration]
 
@@ -31,3 +34,18 @@ def test_worker_is_quiet_when_the_broker_has_aof(celery_cluster_aof: Cluster) ->
     worker.wait_ready()
     worker.stop()
     assert "append-only" not in worker.log_text()
+
+
+@pytest.mark.timeout(120)
+def test_stream_consumer_warns_when_redis_has_no_aof(
+    redis_server: RedisServer, tiny_settings: Settings
+) -> None:
+    """`binding worker streams` says it too: pending entries and the books would be lost."""
+    from workers.cli import worker_app
+
+    args = ["streams", "--redis", redis_server.url, "--idle-exit", "0.2"]
+    result = CliRunner().invoke(worker_app, [*args, "--model", "imagebind_tiny", "--seed", "0"])
+    assert result.exit_code == 0, result.output
+    text = " ".join(result.output.split())
+    assert f"127.0.0.1:{redis_server.port}/0: this Redis has {WARNING}" in text
+    assert "--appendonly yes" in text
