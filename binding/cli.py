@@ -253,10 +253,14 @@ def _count(number: int, noun: str) -> str:
 
 
 def _print_report(report: IngestReport) -> None:
+    from binding.points import escape_source
+
     counts = report.counts
-    for outcome in report.rejected:
+    for outcome in report.rejected + report.failed:
+        color = "red" if outcome.status == "rejected" else "yellow"
         console.print(
-            f"[red]rejected[/] {escape(outcome.source)}: {escape(outcome.reason or '')}",
+            f"[{color}]{outcome.status}[/] {escape(escape_source(outcome.source))}: "
+            f"{escape(outcome.reason or '')}",
             soft_wrap=True,
         )
     by_modality = ", ".join(f"{m} {n}" for m, n in report.points_by_modality().items())
@@ -265,6 +269,7 @@ def _print_report(report: IngestReport) -> None:
         f"({_count(counts['points'], 'point')}{': ' + by_modality if by_modality else ''}), "
         f"{counts['duplicate']} duplicate, "
         + (f"[red]{counts['rejected']} rejected[/]" if counts["rejected"] else "0 rejected")
+        + (f", [yellow]{counts['failed']} failed, retryable[/]" if counts["failed"] else "")
     )
 
 
@@ -340,7 +345,7 @@ def ingest_command(
     if as_json:
         typer.echo(report.to_json())
     _print_report(report)
-    if report.rejected:
+    if report.rejected or report.failed:
         raise typer.Exit(2)
 
 
@@ -551,12 +556,14 @@ def demo_command(
 
 from binding.cli_commands import mount_commands  # noqa: E402
 from binding.cli_eval import eval_app  # noqa: E402
+from binding.cli_jobs import jobs_app  # noqa: E402
 from binding.cli_streams import stream_app  # noqa: E402
 from binding.cli_train import train_app  # noqa: E402
 
 app.add_typer(stream_app, name="stream")
 app.add_typer(eval_app, name="eval")
 app.add_typer(train_app, name="train")
+app.add_typer(jobs_app, name="jobs")
 # `binding worker ...` (workers/) and `binding dashboard` (dashboard/) come from the packages
 # above the library, through the `binding.commands` entry points (see binding/cli_commands.py).
 mount_commands(app)

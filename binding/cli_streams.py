@@ -152,6 +152,12 @@ def publish_command(
     console.print(
         f"stream [bold]{escape(report.stream)}[/]: {report.entries} entries "
         f"({report.readings} readings, run {report.run}) in {report.seconds:.2f} s"
+        + (f"; Redis came back {report.reconnects} time(s)" if report.reconnects else "")
+        + (
+            f"; [red]{report.dropped} entries dropped[/] (buffer full while Redis was away)"
+            if report.dropped
+            else ""
+        )
     )
 
 

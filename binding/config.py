@@ -113,6 +113,17 @@ class Settings(BaseSettings):
     task_files: int = Field(
         16, ge=1, description="Files per embedding task; a task's files share forward passes."
     )
+    follow_symlinks: bool = Field(
+        False,
+        description="Ingest follows symbolic links that lead outside the folder being "
+        "ingested, and links to folders; off: each is reported as rejected with the reason.",
+    )
+    retry_window: int = Field(
+        900,
+        ge=0,
+        description="Seconds a task keeps retrying (with backoff) while the store or the "
+        "broker is unavailable; then its files end failed, retryable (binding jobs retry).",
+    )
     model_load_timeout: int = Field(
         600, ge=1, description="Seconds a worker process may take to load the model."
     )

@@ -234,7 +234,13 @@ class InProcessExecutor:
         from binding.ingest import collect, ingest_items
 
         kind = None if modality is None else parse_modality(str(modality))
-        items, missing = collect(sources, modality=kind, tags=tags, recursive=recursive)
+        items, missing = collect(
+            sources,
+            modality=kind,
+            tags=tags,
+            recursive=recursive,
+            follow_symlinks=self.settings.follow_symlinks,
+        )
         job_id = self.jobs.create(len(items) + len(missing))
         for index, outcome in enumerate(missing):
             self.jobs.record(job_id, index, outcome)
@@ -317,7 +323,13 @@ class QueueExecutor:
 
         engine = self.engine
         kind = None if modality is None else parse_modality(str(modality))
-        items, missing = collect(sources, modality=kind, tags=tags, recursive=recursive)
+        items, missing = collect(
+            sources,
+            modality=kind,
+            tags=tags,
+            recursive=recursive,
+            follow_symlinks=self.settings.follow_symlinks,
+        )
 
         def files() -> Iterator[tuple[int, StoredFile | FileOutcome]]:
             yield from enumerate(missing)
@@ -433,6 +445,14 @@ class QueueExecutor:
             if group:
                 self._send(job_id, group)
         return job_id
+
+    def retry(self, job_id: str) -> int:
+        """Send a job's failed files (infrastructure failures) to the workers again; returns
+        how many. Each is pending again until a worker records its new outcome."""
+        files = [StoredFile.from_dict(row) for row in self.jobs.retry_failed(job_id)]
+        if files:
+            self._send(job_id, files)
+        return len(files)
 
     def ingest(
         self,

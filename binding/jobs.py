@@ -1,9 +1,12 @@
 """Jobs: one upload or one ingest call, its files, and what became of each.
 
     status = engine.jobs.status(job_id)
-    print(status.embedded, status.duplicate, status.rejected, status.pending)
+    print(status.embedded, status.duplicate, status.rejected, status.failed, status.pending)
     for source, reason in status.reasons.items():
         print(source, reason)
+
+A file ends embedded, duplicate, rejected (bad input, never retried) or failed (an
+infrastructure failure outlasted the workers' retries: retryable, see `retry_failed`).
 
 A job is created with its number of files; each file gets exactly one recorded outcome,
 the first one written (`record` ignores later ones), so a task that runs twice after a
@@ -11,8 +14,10 @@ redelivery never counts a file twice. In distributed mode the records live in Re
 broker's database), written by the workers and read by whoever holds the job id; in embedded
 mode they live in this process's memory. Keys, all under `binding:`:
 
-- `binding:job:<id>`           hash: `total`, `created`, `embedded`, `duplicate`, `rejected`
+- `binding:job:<id>`           hash: `total`, `created`, `embedded`, `duplicate`, `rejected`,
+                               `failed`, `retries`
 - `binding:job:<id>:outcomes`  hash: file index -> the outcome as JSON (first write wins)
+- `binding:job:<id>:retry`     hash: file index -> the task's file (JSON) of each failed file
 - `binding:job:<id>:log`       list: outcomes in the order they were recorded (for progress)
 - `binding:jobs`               sorted set: job ids by creation time
 - `binding:deadletter`         list: tasks given up on, newest first, with their reason
@@ -44,10 +49,11 @@ PREFIX = "binding:"
 DEADLETTER_KEY = PREFIX + "deadletter"
 JOBS_KEY = PREFIX + "jobs"
 
-_STATUSES = ("embedded", "duplicate", "rejected")
+_STATUSES = ("embedded", "duplicate", "rejected", "failed")
 
-# KEYS: job hash, outcomes hash, log list; ARGV: index, outcome JSON, status, ttl.
-# Records an outcome only if the file has none yet, and counts it, atomically.
+# KEYS: job hash, outcomes hash, log list, retry hash; ARGV: index, outcome JSON, status,
+# ttl, the file to send again ('' for none). Records an outcome only if the file has none
+# yet, and counts it, atomically.
 _RECORD_SCRIPT = """
 if redis.call('EXISTS', KEYS[1]) == 0 then return -1 end
 if redis.call('HSETNX', KEYS[2], ARGV[1], ARGV[2]) == 0 then return 0 end
@@ -55,7 +61,29 @@ redis.call('HINCRBY', KEYS[1], ARGV[3], 1)
 redis.call('RPUSH', KEYS[3], ARGV[2])
 redis.call('EXPIRE', KEYS[2], ARGV[4])
 redis.call('EXPIRE', KEYS[3], ARGV[4])
+if ARGV[5] ~= '' then
+  redis.call('HSET', KEYS[4], ARGV[1], ARGV[5])
+  redis.call('EXPIRE', KEYS[4], ARGV[4])
+end
 return 1
+"""
+
+# KEYS: job hash, outcomes hash, retry hash. Takes every failed file back: its outcome is
+# removed (the file is pending again) and its task file returned, atomically, so two
+# retries at once never send a file twice.
+_TAKE_FAILED_SCRIPT = """
+if redis.call('EXISTS', KEYS[1]) == 0 then return -1 end
+local rows = redis.call('HGETALL', KEYS[3])
+local files = {}
+for i = 1, #rows, 2 do
+  if redis.call('HDEL', KEYS[2], rows[i]) == 1 then
+    redis.call('HINCRBY', KEYS[1], 'failed', -1)
+    files[#files + 1] = rows[i + 1]
+  end
+end
+redis.call('DEL', KEYS[3])
+if #files > 0 then redis.call('HINCRBY', KEYS[1], 'retries', 1) end
+return files
 """
 
 
@@ -92,12 +120,13 @@ class JobStatus:
     duplicate: int
     rejected: int
     created: float
-    reasons: dict[str, str] = field(default_factory=dict)  # source -> reason (dup./rejected)
+    reasons: dict[str, str] = field(default_factory=dict)  # source -> reason (not embedded)
+    failed: int = 0  # infrastructure failures: retryable (`Jobs.retry_failed`)
 
     @property
     def pending(self) -> int:
         """Files without an outcome yet (queued, or running on a worker)."""
-        return max(0, self.total - self.embedded - self.duplicate - self.rejected)
+        return max(0, self.total - self.embedded - self.duplicate - self.rejected - self.failed)
 
     @property
     def done(self) -> bool:
@@ -110,6 +139,7 @@ class JobStatus:
             "embedded": self.embedded,
             "duplicate": self.duplicate,
             "rejected": self.rejected,
+            "failed": self.failed,
             "pending": self.pending,
             "done": self.done,
             "created": self.created,
@@ -162,12 +192,24 @@ class Jobs:
         pipe.execute()
         return job_id
 
-    def record(self, job_id: str, index: int, outcome: FileOutcome) -> bool:
-        """Record file `index`'s outcome; False if it already had one (the first one stays)."""
+    def record(
+        self,
+        job_id: str,
+        index: int,
+        outcome: FileOutcome,
+        *,
+        retry: dict[str, Any] | None = None,
+    ) -> bool:
+        """Record file `index`'s outcome; False if it already had one (the first one stays).
+
+        `retry` (with a "failed" outcome) is what to send again on `retry_failed`: the
+        task's description of the file (`binding.executor.StoredFile.to_dict()`).
+        """
         job_id = check_job_id(job_id)
         if outcome.status not in _STATUSES:
             raise ValueError(f"unknown outcome status {outcome.status!r}")
         text = outcome_to_json(outcome)
+        again = json.dumps(retry, ensure_ascii=False) if retry is not None else ""
         if not self.distributed:
             with self._lock:
                 job = self._memory.get(job_id)
@@ -178,14 +220,49 @@ class Jobs:
                 job["outcomes"][index] = text
                 job["log"].append(text)
                 job["fields"][outcome.status] += 1
+                if again:
+                    job.setdefault("retry", {})[index] = again
             return True
         if self._script is None:
             self._script = self.client.register_script(_RECORD_SCRIPT)
-        keys = [job_key(job_id), job_key(job_id) + ":outcomes", job_key(job_id) + ":log"]
-        result = int(self._script(keys=keys, args=[index, text, outcome.status, JOB_TTL_SECONDS]))
+        keys = [job_key(job_id) + suffix for suffix in ("", ":outcomes", ":log", ":retry")]
+        result = int(
+            self._script(keys=keys, args=[index, text, outcome.status, JOB_TTL_SECONDS, again])
+        )
         if result < 0:
-            raise InputError(job_id, "no such job (expired, or never created)")
+            raise InputError(job_id, self._missing())
         return result == 1
+
+    def retry_failed(self, job_id: str) -> list[dict[str, Any]]:
+        """Take the job's failed files back: each is pending again (its outcome removed) and
+        returned as the task's file to send again (empty when none failed). Atomic: two
+        calls at once never return the same file twice."""
+        job_id = check_job_id(job_id)
+        if not self.distributed:
+            with self._lock:
+                job = self._memory.get(job_id)
+                if job is None:
+                    raise InputError(job_id, "no such job")
+                texts = []
+                for index, text in sorted(job.pop("retry", {}).items()):
+                    if job["outcomes"].pop(index, None) is not None:
+                        job["fields"]["failed"] -= 1
+                        texts.append(text)
+        else:
+            script = self.client.register_script(_TAKE_FAILED_SCRIPT)
+            keys = [job_key(job_id) + suffix for suffix in ("", ":outcomes", ":retry")]
+            found = script(keys=keys)
+            if found == -1:
+                raise InputError(job_id, self._missing())
+            texts = [_text(t) for t in found]
+        files = [json.loads(t) for t in texts]
+        return sorted(files, key=lambda f: int(f.get("index", 0)))
+
+    def _missing(self) -> str:
+        """Why a job id finds nothing, with the likely cause when Redis keeps no AOF."""
+        reason = "no such job (expired, or never created)"
+        warning = persistence_warning(self.client)
+        return f"{reason}; {warning}" if warning else reason
 
     # -- reading --------------------------------------------------------------------------
 
@@ -198,7 +275,7 @@ class Jobs:
                 return dict(job["fields"])
         raw = self.client.hgetall(job_key(job_id))
         if not raw:
-            raise InputError(job_id, "no such job (expired, or never created)")
+            raise InputError(job_id, self._missing())
         return {_text(k): _text(v) for k, v in raw.items()}
 
     def _outcome_texts(self, job_id: str) -> dict[int, str]:
@@ -214,7 +291,7 @@ class Jobs:
         fields = self._fields(job_id)
         counts = {s: int(fields.get(s, 0)) for s in _STATUSES}
         reasons: dict[str, str] = {}
-        if counts["duplicate"] or counts["rejected"]:
+        if counts["duplicate"] or counts["rejected"] or counts["failed"]:
             for text in self._outcome_texts(job_id).values():
                 outcome = outcome_from_json(text)
                 if outcome.status != "embedded":
@@ -316,6 +393,26 @@ class Jobs:
         if self._client is not None and self.redis_url is not None:
             self._client.close()
             self._client = None
+
+
+def persistence_warning(client: Any) -> str | None:
+    """A warning when the Redis behind `client` keeps no append-only file, else None.
+
+    Without AOF (`appendonly no`) a restart of Redis loses every job record and every
+    queued or running task: the client later says "no such job". RDB snapshots alone keep
+    only what the last snapshot held. Unknown (INFO refused) counts as no warning.
+    """
+    try:
+        info = client.info("persistence")
+    except Exception:  # an ACL without INFO, or Redis down: nothing to say
+        return None
+    if str(info.get("aof_enabled", "1")) not in ("0", "False", "false"):
+        return None
+    return (
+        "this Redis has no append-only file (appendonly no), so a restart of it loses what "
+        "it holds (jobs, queued tasks, stream entries): run it with --appendonly yes "
+        "(docker-compose.yml does)"
+    )
 
 
 def redis_client(url: str, *, retries: int = 20) -> Any:

@@ -64,6 +64,43 @@ def display_name(name: str | None) -> str:
     return text
 
 
+#: Unicode categories a `source` keeps only escaped: controls (newlines, tabs, escape
+#: sequences), format characters (bidi overrides and isolates, zero-width marks), line and
+#: paragraph separators, lone surrogates.
+_ESCAPED_CATEGORIES = frozenset({"Cc", "Cf", "Zl", "Zp", "Cs"})
+_SHORT_ESCAPES = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
+
+
+def escape_source(source: str) -> str:
+    """`source` as stored in a payload and shown: one line, no invisible or reordering text.
+
+    The rule (docs/ingest.md): each character of Unicode category Cc, Cf, Zl, Zp or Cs
+    becomes a Python-style escape: `\\n`, `\\r`, `\\t`, else `\\xNN`, `\\uNNNN` or
+    `\\UNNNNNNNN` (U+202E, RIGHT-TO-LEFT OVERRIDE, becomes `\\u202e`); every other character,
+    the backslash included, stays as it is. So ordinary paths are unchanged, and escaping
+    is idempotent: a filter on `source` is escaped the same way and matches both the
+    original text and the escaped one a user copies from the output.
+    """
+    if all(unicodedata.category(c) not in _ESCAPED_CATEGORIES for c in source):
+        return source
+    out = []
+    for c in source:
+        if unicodedata.category(c) not in _ESCAPED_CATEGORIES:
+            out.append(c)
+        elif c in _SHORT_ESCAPES:
+            out.append(_SHORT_ESCAPES[c])
+        else:
+            code = ord(c)
+            out.append(
+                f"\\x{code:02x}"
+                if code < 0x100
+                else f"\\u{code:04x}"
+                if code < 0x10000
+                else f"\\U{code:08x}"
+            )
+    return "".join(out)
+
+
 def make_payload(
     *,
     model: str,
@@ -83,8 +120,8 @@ def make_payload(
 ) -> dict[str, Any]:
     """The payload of one point.
 
-    `source` is where the content came from (an absolute path, or `upload:<name>`), `name`
-    its display name, `media` its path inside the media store, `time` seconds since the
+    `source` is where the content came from (an absolute path, or `upload:<name>`), kept
+    escaped (`escape_source`), `name` its display name, `media` its path inside the media store, `time` seconds since the
     epoch (ingest time for files, reading time for stream windows), `facts` what the decoder
     learned (width, height, duration, sample_rate, frames, fps...). `start`/`end` bound a
     segment in seconds from the start of the file; both are None for a whole-file point.
@@ -92,7 +129,7 @@ def make_payload(
     segment = WHOLE if start is None or end is None else segment_label(start, end)
     payload: dict[str, Any] = {
         "modality": parse_modality(str(modality)).value,
-        "source": source,
+        "source": escape_source(source),
         "name": display_name(name),
         "sha256": sha256,
         "mime": mime,

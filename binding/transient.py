@@ -14,13 +14,18 @@ transient when a service is briefly unreachable or busy:
 
 Everything else (a bad input, a wrong setting, a bug) would fail the same way again.
 Classes are matched by type, never by name or message.
+
+`is_infrastructure` widens this to the failures of the machinery around a file rather than
+of the file: transient errors, and the embedded store held by another process
+(`StoreLockedError`, which passes when that process exits). A task that meets one is
+retried, and its files end "failed" (retryable), never "rejected" (bad input).
 """
 
 from __future__ import annotations
 
 from functools import cache
 
-from binding.errors import TransientError
+from binding.errors import StoreLockedError, TransientError
 
 #: HTTP statuses of a gateway or server that is briefly unavailable.
 TRANSIENT_HTTP_STATUS = frozenset({502, 503, 504})
@@ -56,3 +61,9 @@ def is_transient(error: BaseException, extra: tuple[type[BaseException], ...] = 
     if isinstance(error, transient_errors() + extra):
         return True
     return getattr(error, "status_code", None) in TRANSIENT_HTTP_STATUS
+
+
+def is_infrastructure(error: BaseException, extra: tuple[type[BaseException], ...] = ()) -> bool:
+    """True when `error` is the infrastructure's (transient, or the store locked), not the
+    input's: worth retrying, and never a reason to reject a file."""
+    return isinstance(error, StoreLockedError) or is_transient(error, extra)

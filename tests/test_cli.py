@@ -48,6 +48,7 @@ def test_ingest_search_info_delete_export(
         "embedded": 10,
         "duplicate": 0,
         "rejected": 1,
+        "failed": 0,
         "points": 10,
     }
     assert report["points_by_modality"] == {"audio": 2, "image": 6, "thermal": 2}

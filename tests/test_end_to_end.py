@@ -69,6 +69,7 @@ def test_ingest_twice_then_search(tiny_engine: Engine, folder: Path) -> None:
         "embedded": 18,
         "duplicate": 2,
         "rejected": len(BROKEN),
+        "failed": 0,
         "points": sum(EXPECTED_POINTS.values()),
     }
     assert first.points_by_modality() == EXPECTED_POINTS

@@ -267,6 +267,12 @@ def streams_worker_command(
         )
     except (BindingError, ValueError) as error:
         _fail(str(error))
+    from binding.jobs import persistence_warning
+
+    warning = persistence_warning(consumer.client)
+    if warning:  # pending entries and the books would not survive a restart of Redis
+        where = escape(url.rsplit("@", 1)[-1])  # never the password
+        console.print(f"[yellow]warning:[/] Redis at {where}: {warning}", soft_wrap=True)
     console.print(f"stream consumer {escape(consumer.name)} ready (group {escape(group)})")
     try:
         consumer.run(stop, idle_exit_s=idle_exit)

@@ -36,8 +36,8 @@ MAX_DELIVERIES = 3
 #: The visibility timeout must exceed the hard time limit by more than this (seconds).
 VISIBILITY_MARGIN_S = 30
 
-#: Retries of a task that met a transient error (broker or store unavailable).
-MAX_TRANSIENT_RETRIES = 5
+#: Longest wait between two tries of a task that met an infrastructure error (the store or
+#: the broker unavailable); the tries go on for `BINDING_RETRY_WINDOW` seconds.
 RETRY_BACKOFF_MAX_S = 60
 
 #: Time limits of a query embedding (seconds): short, a person is waiting (never above the

@@ -12,8 +12,12 @@ worker process died on each of `MAX_DELIVERIES` deliveries is not run a fourth t
 written to the dead-letter list `binding:deadletter` with its reason, and its files are
 recorded as rejected, while other tasks go on. A multi-file task delivered a second time runs
 its remaining files one per task, so one bad file cannot take the others down with it.
-Transient errors (Redis or the store unreachable) are retried with exponential backoff and
-jitter; any other error is dead-lettered at once: it would fail the same way again.
+Infrastructure errors (Redis or the store unreachable, the embedded store locked: see
+`binding.transient.is_infrastructure`) are retried with exponential backoff and jitter for
+`BINDING_RETRY_WINDOW` seconds; after that the task's files end "failed" (retryable: not bad
+input), and `binding jobs retry JOB` sends them again. Any other error is dead-lettered at
+once: it would fail the same way again. Delivery counters and retry clocks are deleted when
+a task is done or given up on.
 
 The model is loaded once per worker process, in the pool child (`worker_process_init`), never
 in the parent that forks it; with several GPUs, child `i` takes `cuda:i`.
@@ -24,6 +28,7 @@ from __future__ import annotations
 import logging
 import os
 import threading
+import time
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
@@ -38,15 +43,14 @@ from celery.worker.request import Request
 from binding import transient
 from binding.config import Settings
 from binding.executor import StoredFile, decode_query_input, embed_stored_files
-from binding.ingest import FileOutcome
-from binding.jobs import PREFIX, Jobs, redis_client
+from binding.ingest import FAILED, FileOutcome
+from binding.jobs import PREFIX, Jobs, persistence_warning, redis_client
 from workers.celery_app import app
 from workers.config import (
     EMBED_FILES_TASK,
     EMBED_QUERY_TASK,
     EMBED_QUEUE,
     MAX_DELIVERIES,
-    MAX_TRANSIENT_RETRIES,
     RETRY_BACKOFF_MAX_S,
 )
 
@@ -59,6 +63,9 @@ DELIVERIES_PREFIX = PREFIX + "deliveries:"
 #: `binding:running:<hostname>:<pid>` -> the task id a worker process runs now.
 RUNNING_PREFIX = PREFIX + "running:"
 CRASH_PREFIX = PREFIX + "crash:"
+#: `binding:failing:<task id>` -> when the task first met an infrastructure error (its retry
+#: window runs from there).
+FAILING_PREFIX = PREFIX + "failing:"
 STATS_KEY = PREFIX + "stats"
 #: Delivery counters outlive any sane redelivery delay (2 days).
 COUNTER_TTL_S = 2 * 24 * 3600
@@ -114,7 +121,13 @@ class _WorkerState:
                 local = self.settings.model_copy(update=changes)
                 engine = Engine(local)
                 engine.encoder  # noqa: B018 - load the model now, not in the first task
-                engine.store  # noqa: B018 - take the store (an Edge folder is one process's)
+                try:
+                    engine.store  # noqa: B018 - take the store (an Edge folder is one process's)
+                except Exception as error:
+                    if not is_infrastructure(error):
+                        raise
+                    # Unavailable for now: tasks open it on first use, retrying meanwhile.
+                    log.warning("the store is not available yet (%s); tasks will retry", error)
                 self._engine = engine
                 log.info("worker process %d loaded %s", os.getpid(), engine.model)
             return self._engine
@@ -161,6 +174,29 @@ def _import_in_parent(**_: Any) -> None:
 
     import binding.encoder  # noqa: F401
 
+    warn_without_persistence(state.settings.broker_url)
+
+
+def warn_without_persistence(url: str | None) -> str | None:
+    """Log (and return) a warning when the broker's Redis keeps no append-only file.
+
+    Without it a restart of Redis loses every queued task and job record, silently. One
+    quick look (2 s timeouts, no retries): a Redis that is down now is not waited for.
+    """
+    if not url:
+        return None
+    import redis
+
+    client = redis.Redis.from_url(url, socket_connect_timeout=2, socket_timeout=2)
+    try:
+        warning = persistence_warning(client)
+    finally:
+        client.close()
+    if warning:
+        where = url.rsplit("@", 1)[-1]  # never the password
+        log.warning("broker %s: %s", where, warning)
+    return warning
+
 
 @worker_process_init.connect
 def _load_in_child(**_: Any) -> None:
@@ -195,6 +231,25 @@ def is_transient(error: BaseException) -> bool:
     return transient.is_transient(error, broker_errors())
 
 
+def is_infrastructure(error: BaseException) -> bool:
+    """Transient, or the store locked: the machinery failed, not the input."""
+    return transient.is_infrastructure(error, broker_errors())
+
+
+def _failing_for(redis: Any, task_id: str) -> float:
+    """Seconds since this task first met an infrastructure error (0 on the first one)."""
+    now = time.time()
+    key = FAILING_PREFIX + task_id
+    ttl = state.settings.retry_window + COUNTER_TTL_S
+    try:
+        if redis.set(key, repr(now), nx=True, ex=ttl):
+            return 0.0
+        return max(0.0, now - float(redis.get(key)))
+    except Exception:  # Redis itself is the outage: keep retrying, the clock starts later
+        log.warning("cannot read the retry clock of task %s", task_id, exc_info=True)
+        return 0.0
+
+
 # --- tasks that count their deliveries ---------------------------------------------------
 
 
@@ -221,7 +276,7 @@ class CountedTask(Task):
     Request = "workers.tasks:TrackedRequest"
     acks_late = True
     reject_on_worker_lost = True
-    max_retries = MAX_TRANSIENT_RETRIES
+    max_retries = None  # infrastructure errors: bounded by time (`retry_window`), not count
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         task_id = self.request.id
@@ -239,7 +294,7 @@ class CountedTask(Task):
                 f" (last: {crash.decode(errors='replace')})" if crash else ""
             )
             self.dead_letter(args, kwargs, reason, deliveries - 1)
-            redis.delete(key, CRASH_PREFIX + task_id)
+            redis.delete(key, CRASH_PREFIX + task_id, FAILING_PREFIX + task_id)
             return None
         if deliveries > 1:
             redis.hincrby(STATS_KEY, "redeliveries", 1)
@@ -252,24 +307,35 @@ class CountedTask(Task):
             _forget(redis, key, undo=True)
             raise
         except Exception as error:
-            if is_transient(error) and self.request.retries < MAX_TRANSIENT_RETRIES:
+            if not is_infrastructure(error):
+                self.dead_letter(args, kwargs, f"{type(error).__name__}: {error}", deliveries)
+                _forget(redis, key, CRASH_PREFIX + task_id, FAILING_PREFIX + task_id)
+                raise
+            window = state.settings.retry_window
+            failing = _failing_for(redis, task_id)
+            if failing < window:
                 _forget(redis, key, undo=True)  # a handled attempt is not a lost delivery
-                countdown = get_exponential_backoff_interval(
+                backoff = get_exponential_backoff_interval(
                     factor=1,
                     retries=self.request.retries,
                     maximum=RETRY_BACKOFF_MAX_S,
                     full_jitter=True,
                 )
-                log.warning("task %s: %r; retrying in %s s", task_id, error, countdown)
+                # The last try falls just after the window closes.
+                countdown = max(0.5, min(float(backoff), window - failing + 0.5))
+                log.warning("task %s: %r; retrying in %.1f s", task_id, error, countdown)
                 raise self.retry(exc=error, countdown=countdown) from error
-            retried = f" after {self.request.retries} retries" if is_transient(error) else ""
-            self.dead_letter(args, kwargs, f"{type(error).__name__}{retried}: {error}", deliveries)
-            _forget(redis, key)
-            raise
+            reason = (
+                f"failed, retryable: {type(error).__name__}: {str(error)[:300]} "
+                f"(still failing after {failing:.0f} s of retries)"
+            )
+            log.error("task %s[%s] gave up: %s", self.name, task_id, reason)
+            self.on_infrastructure_failure(args, kwargs, reason, deliveries)
+            _forget(redis, key, CRASH_PREFIX + task_id, FAILING_PREFIX + task_id)
+            return None
         finally:
             _forget(redis, running)
-        _forget(redis, key)
-        redis.delete(CRASH_PREFIX + task_id)
+        _forget(redis, key, CRASH_PREFIX + task_id, FAILING_PREFIX + task_id)
         return result
 
     def dead_letter(self, args: Any, kwargs: Any, reason: str, deliveries: int) -> None:
@@ -291,15 +357,23 @@ class CountedTask(Task):
     def on_dead_letter(self, args: Any, kwargs: Any, reason: str) -> None:
         """Called after the task was dead-lettered (record its effects; default: nothing)."""
 
+    def on_infrastructure_failure(
+        self, args: Any, kwargs: Any, reason: str, deliveries: int
+    ) -> None:
+        """The infrastructure stayed unavailable for the whole retry window (default: the
+        task is dead-lettered; a task with files records them as failed, retryable)."""
+        self.dead_letter(args, kwargs, reason, deliveries)
 
-def _forget(redis: Any, key: str, *, undo: bool = False) -> None:
+
+def _forget(redis: Any, *keys: str, undo: bool = False) -> None:
+    """Delete a task's bookkeeping keys (or, with `undo`, take back one delivery count)."""
     try:
         if undo:
-            redis.decr(key)
+            redis.decr(keys[0])
         else:
-            redis.delete(key)
+            redis.delete(*keys)
     except Exception:  # Redis down: the counter only ever errs towards an early dead letter
-        log.warning("cannot update the delivery counter %s", key, exc_info=True)
+        log.warning("cannot update the delivery counter %s", keys[0], exc_info=True)
 
 
 def _job_arguments(args: Any, kwargs: Any) -> tuple[str, list[StoredFile]]:
@@ -313,6 +387,17 @@ class EmbedFilesTask(CountedTask):
 
     def on_dead_letter(self, args: Any, kwargs: Any, reason: str) -> None:
         _reject_pending(*_job_arguments(args, kwargs), f"gave up: {reason}")
+
+    def on_infrastructure_failure(
+        self, args: Any, kwargs: Any, reason: str, deliveries: int
+    ) -> None:
+        job_id, files = _job_arguments(args, kwargs)
+        hint = f"; send again with: binding jobs retry {job_id}"
+        done = state.jobs.recorded(job_id)
+        for f in files:
+            if f.index not in done:
+                outcome = FileOutcome(f.source, FAILED, reason + hint, f.modality, f.sha256)
+                state.jobs.record(job_id, f.index, outcome, retry=f.to_dict())
 
     def on_failure(self, exc: Any, task_id: str, args: Any, kwargs: Any, einfo: Any) -> None:
         # Runs in the parent for a hard time limit (the child was killed): not re-run.
@@ -329,7 +414,12 @@ class EmbedFilesTask(CountedTask):
                 }
             )
             _reject_pending(*_job_arguments(args, kwargs), reason)
-            _forget(state.redis, DELIVERIES_PREFIX + task_id)
+            _forget(
+                state.redis,
+                DELIVERIES_PREFIX + task_id,
+                CRASH_PREFIX + task_id,
+                FAILING_PREFIX + task_id,
+            )
 
 
 def _reject_pending(job_id: str, files: list[StoredFile], reason: str) -> None:

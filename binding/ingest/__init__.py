@@ -15,7 +15,7 @@ from binding.ingest.collect import (
     collect,
     folder_modality,
 )
-from binding.ingest.outcomes import FileOutcome, IngestReport, Progress, Status
+from binding.ingest.outcomes import FAILED, FileOutcome, IngestReport, Progress, Status
 from binding.ingest.pipeline import (
     CHUNK_FILES,
     MIN_TAIL_SECONDS,
@@ -32,6 +32,7 @@ from binding.ingest.pipeline import (
 
 __all__ = [
     "CHUNK_FILES",
+    "FAILED",
     "FOLDER_MODALITIES",
     "MIN_TAIL_SECONDS",
     "UPLOAD_PREFIX",

@@ -8,12 +8,18 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 from uuid import UUID
 
-Status = Literal["embedded", "duplicate", "rejected"]
+Status = Literal["embedded", "duplicate", "rejected", "failed"]
+
+#: The status of a file that met an infrastructure failure (the store or the broker
+#: unavailable for longer than the retry window): not bad input, so not "rejected";
+#: `binding jobs retry JOB` sends it again.
+FAILED: Status = "failed"
 
 
 @dataclass(frozen=True)
 class FileOutcome:
-    """What happened to one file: embedded, duplicate, or rejected with a reason."""
+    """What happened to one file: embedded, duplicate, rejected with a reason, or failed
+    (retryable: an infrastructure failure, see `FAILED`)."""
 
     source: str
     status: Status
@@ -48,6 +54,11 @@ class IngestReport:
         return [f for f in self.files if f.status == "rejected"]
 
     @property
+    def failed(self) -> list[FileOutcome]:
+        """Files that met an infrastructure failure: retryable (`binding jobs retry`)."""
+        return [f for f in self.files if f.status == FAILED]
+
+    @property
     def counts(self) -> dict[str, int]:
         """Files per outcome, and the points written."""
         return {
@@ -55,6 +66,7 @@ class IngestReport:
             "embedded": len(self.embedded),
             "duplicate": len(self.duplicates),
             "rejected": len(self.rejected),
+            "failed": len(self.failed),
             "points": sum(f.points for f in self.embedded),
         }
 

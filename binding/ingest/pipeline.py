@@ -578,6 +578,7 @@ def ingest_paths(
         tags=tags,
         recursive=recursive,
         skip=[context.media.root, Path(context.settings.data_dir) / "store"],
+        follow_symlinks=context.settings.follow_symlinks,
     )
     for outcome in missing:
         if progress is not None:

@@ -260,6 +260,38 @@ def _has_csv_header(text: str) -> bool:
     return len(rows[1]) == len(header)
 
 
+def _ragged_csv(text: str, truncated: bool) -> tuple[list[str], int, int, int] | None:
+    """(header, line number, fields, header fields) of the first row whose field count
+    differs from the header's, when `text` is a table with such rows: a header of at least
+    two names (not numbers) and data rows with a number in them. None otherwise (prose)."""
+    lines = [
+        (number, line)
+        for number, line in enumerate(text.splitlines(), start=1)
+        if line.strip() and not line.lstrip().startswith("#")
+    ]
+    if truncated and len(lines) > 1:
+        lines = lines[:-1]  # the head may end inside the last line
+    if len(lines) < 2:
+        return None
+    delimiter = csv_delimiter(lines[0][1])
+    if delimiter is None:
+        return None
+    try:
+        rows = list(csv.reader([line for _, line in lines], delimiter=delimiter))
+    except csv.Error:
+        return None
+    header = [field.strip() for field in rows[0]]
+    if len(header) < 2 or any(not field or _is_number(field) for field in header):
+        return None
+    data = rows[1:]
+    if not any(_is_number(field.strip()) for row in data for field in row):
+        return None
+    for (number, _), row in zip(lines[1:], data, strict=True):
+        if len(row) != len(header):
+            return header, number, len(row), len(header)
+    return None
+
+
 def sniff(head: bytes) -> MediaKind | None:
     """The media kind of a file from its first bytes (see `HEAD_BYTES`), or None if unknown."""
     head = bytes(head[:HEAD_BYTES])
@@ -365,6 +397,18 @@ def detect_modality(source: Path | str | bytes, *, name: str | None = None) -> M
             f"a .npy array of shape {shape} and dtype {dtype} could be a depth or thermal map "
             f"(IMU arrays are (6, T) or (T, 6)); {hint}",
         )
+    if kind in (CSV, TEXT):
+        text = head.decode("utf-8-sig", errors="replace")
+        ragged = _ragged_csv(text, len(head) >= HEAD_BYTES)
+        if ragged is not None:
+            header, number, fields, expected = ragged
+            if imu_columns(header) is not None:
+                return Modality.IMU  # the IMU reader names the bad line and why
+            raise InputError(
+                label,
+                f"a CSV table with ragged rows (line {number} has {fields} fields, the header "
+                f"has {expected}), and its header does not name the six IMU channels; " + hint,
+            )
     if kind is CSV:
         header = _csv_rows(head.decode("utf-8-sig", errors="replace"), 1)[0]
         if imu_columns(header) is not None:

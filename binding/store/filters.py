@@ -15,6 +15,7 @@ from uuid import UUID
 from qdrant_client.http import models as qm
 
 from binding.errors import InputError
+from binding.points import escape_source
 from binding.store.base import Filter, PointId
 from binding.store.validation import MODALITY_TAGS
 
@@ -107,7 +108,8 @@ def keyword_conditions(f: Filter, modality_tags: bool) -> list[tuple[str, list[s
     for key in ("stream", "source", "sha256"):
         value = getattr(f, key)
         if value is not None:
-            out.append((key, [value]))
+            # Payload sources are stored escaped (binding.points.escape_source, idempotent).
+            out.append((key, [escape_source(value) if key == "source" else value]))
     return out
 
 

@@ -10,14 +10,20 @@ from typing import Any
 
 from binding.errors import ConfigurationError
 
-# KEYS: stream, meta. ARGV: maxlen (0: unbounded), '~' or '=', then field/value pairs.
+# KEYS: stream, meta, writer. ARGV: maxlen (0: unbounded), '~' or '=', the entry's index in
+# its run, the writer key's ttl (s), then field/value pairs. The writer key holds the last
+# index this producer wrote: an entry sent again after a lost reply (a Redis restart) is
+# not written twice ({-1, ''}).
 PRODUCE_SCRIPT = """
+local last = tonumber(redis.call('GET', KEYS[3]) or '-1')
+if tonumber(ARGV[3]) <= last then return {-1, ''} end
+redis.call('SET', KEYS[3], ARGV[3], 'EX', ARGV[4])
 local n = redis.call('HINCRBY', KEYS[2], 'produced', 1) - 1
 local id
 if tonumber(ARGV[1]) > 0 then
-  id = redis.call('XADD', KEYS[1], 'MAXLEN', ARGV[2], ARGV[1], '*', 'n', n, unpack(ARGV, 3))
+  id = redis.call('XADD', KEYS[1], 'MAXLEN', ARGV[2], ARGV[1], '*', 'n', n, unpack(ARGV, 5))
 else
-  id = redis.call('XADD', KEYS[1], '*', 'n', n, unpack(ARGV, 3))
+  id = redis.call('XADD', KEYS[1], '*', 'n', n, unpack(ARGV, 5))
 end
 return {n, id}
 """

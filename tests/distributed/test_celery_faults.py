@@ -136,6 +136,9 @@ def test_r3_poison_task_dead_lettered_after_three_deliveries(celery_cluster: Clu
     assert letter["args"] == [str(attempts)]
     time.sleep(2 * RESTORE_INTERVAL_S + 1)  # no fourth run sneaks in afterwards
     assert attempts.read_text().splitlines() == ["attempt"] * 3
+    redis = cluster.redis.client()
+    for pattern in ("binding:deliveries:*", "binding:crash:*", "binding:failing:*"):
+        assert redis.keys(pattern) == [], f"{pattern} outlives the dead-lettered task"
     worker.stop()
     assert_exactly_once(cluster.env, files)
 

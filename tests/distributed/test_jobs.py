@@ -82,6 +82,28 @@ def test_unknown_and_malformed_job_ids(jobs: Jobs) -> None:
         jobs.record(str(uuid.uuid4()), 0, _outcome("a.png"))
 
 
+def test_failed_files_are_retryable(jobs: Jobs) -> None:
+    """A failed file (infrastructure) is its own state: the job is done, not rejected, and
+    `retry_failed` hands each failed file back once, pending again."""
+    job = jobs.create(3)
+    jobs.record(job, 0, _outcome("a.png"))
+    jobs.record(job, 1, _outcome("b.png", "rejected", "not an image"))
+    task_file = {"index": 2, "sha256": "cd" * 32, "name": "c.png", "source": "c.png"}
+    jobs.record(job, 2, _outcome("c.png", "failed", "failed, retryable: store"), retry=task_file)
+    status = jobs.status(job)
+    assert (status.rejected, status.failed, status.pending, status.done) == (1, 1, 0, True)
+    assert status.to_dict()["failed"] == 1 and status.reasons["c.png"].startswith("failed")
+    assert jobs.report(job).counts["failed"] == 1
+    assert jobs.retry_failed(job) == [task_file]
+    assert jobs.retry_failed(job) == []  # taken once
+    status = jobs.status(job)
+    assert (status.failed, status.pending, status.rejected) == (0, 1, 1)
+    assert jobs.record(job, 2, _outcome("c.png"))  # the retry's outcome is recorded
+    assert jobs.status(job).embedded == 2
+    with pytest.raises(InputError, match="no such job"):
+        jobs.retry_failed(str(uuid.uuid4()))
+
+
 def test_dead_letters_newest_first(jobs: Jobs) -> None:
     jobs.dead_letter({"task": "one", "reason": "r1"})
     jobs.dead_letter({"task": "two", "reason": "r2"})
@@ -103,6 +125,30 @@ def test_redis_job_keys_expire(redis_server: RedisServer) -> None:
         ttl = client.ttl(f"binding:job:{job}{suffix}")
         assert 0 < ttl <= JOB_TTL_SECONDS
     jobs.close()
+
+
+def test_no_such_job_names_a_redis_without_aof(
+    redis_server: RedisServer, redis_server_aof: RedisServer
+) -> None:
+    """Item 6 of issue 10: without an append-only file, "no such job" says that a restart
+    of Redis loses jobs; with one, it does not."""
+    plain, durable = Jobs(redis_server.url), Jobs(redis_server_aof.url)
+    try:
+        lost_job, kept_job = plain.create(1), durable.create(1)
+        redis_server.restart(down_for=0.2)
+        redis_server_aof.restart(down_for=0.2)
+        with pytest.raises(InputError, match="no append-only file") as lost:
+            plain.status(lost_job)  # the restart lost it
+        assert "--appendonly yes" in str(lost.value)
+        assert durable.status(kept_job).total == 1
+        with pytest.raises(InputError, match="no such job") as missing:
+            durable.status(str(uuid.uuid4()))
+        assert "append-only" not in str(missing.value)
+        with pytest.raises(InputError, match="no append-only file"):
+            plain.record(str(uuid.uuid4()), 0, _outcome("a.png"))
+    finally:
+        plain.close()
+        durable.close()
 
 
 def test_jobs_survive_a_redis_restart(redis_server_aof: RedisServer) -> None:
