@@ -80,6 +80,21 @@ class Settings(BaseSettings):
     ingest_workers: int = Field(
         2, ge=1, description="Threads that read and decode files while the network computes."
     )
+    video_max_seconds: float = Field(
+        14_400.0,
+        gt=0,
+        description="Longest video ingest accepts (s), counted from its stream, not its header.",
+    )
+    video_max_frames: int = Field(
+        1_000_000,
+        ge=1,
+        description="Most frames a video may hold (counted, not read from its header).",
+    )
+    video_time_budget: float = Field(
+        600.0,
+        gt=0,
+        description="Seconds one video may spend being demuxed and decoded; over it, it is rejected.",
+    )
 
     # --- distributed mode (unset: embedded) ----------------------------------------------
     qdrant_url: str | None = Field(
