@@ -67,6 +67,12 @@ class Settings(BaseSettings):
     cache_dir: Path = Field(default_factory=_default_cache_dir, description="Downloaded weights.")
     data_dir: Path = Field(default_factory=_default_data_dir, description="Store and media.")
     offline: bool = Field(False, description="Never touch the network.")
+    store_reserve_bytes: int = Field(
+        256 * 2**20,
+        ge=0,
+        description="Free disk space the embedded store keeps; a write that would leave less "
+        "is refused with a clear error instead of crashing (docs/store.md).",
+    )
 
     # --- ingest ------------------------------------------------------------------------
     max_upload_bytes: int = Field(

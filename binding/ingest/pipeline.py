@@ -42,6 +42,7 @@ from binding.media import MediaStore, check_sha256, hash_file
 from binding.modality import Modality, parse_modality
 from binding.points import WHOLE, clean_tags, display_name, make_payload, point_id, segment_label
 from binding.store.base import Filter, Point
+from binding.store.space import DiskFullError, free_bytes, is_disk_full
 
 if TYPE_CHECKING:
     import torch
@@ -602,6 +603,11 @@ def _write(
         except InputError as error:
             report(plan.index, _rejected(plan, error.reason))
         except OSError as error:
+            if is_disk_full(error):  # not the file's fault: stop the run, say where and why
+                free = free_bytes(context.media.root)
+                raise DiskFullError(
+                    context.media.root, plan.size, free, "the media store"
+                ) from error
             report(plan.index, _rejected(plan, f"cannot keep the file: {error.strerror or error}"))
     if not ready:
         return
