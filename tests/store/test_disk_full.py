@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from binding.config import Settings
 from binding.store import space
 from binding.store.edge import EdgeStore
 from binding.store.space import DiskFullError
@@ -164,3 +165,38 @@ def test_the_filler_leaves_what_it_is_asked_to(disk: Path) -> None:
     assert abs(space.free_bytes(disk) - 10 * 2**20) < 2**16
     leave_free(disk, 100 * 2**20)
     assert abs(space.free_bytes(disk) - 100 * 2**20) < 2**16
+
+
+def test_the_cli_says_the_disk_is_full_and_resumes(
+    disk: Path, tiny_settings: Settings, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """`binding ingest` on a full disk exits 1 with the folder and the space (it died of
+    SIGBUS, silently); once space is freed the same command embeds the file."""
+    from PIL import Image
+    from typer.testing import CliRunner
+
+    from binding.cli import app
+
+    monkeypatch.setenv("BINDING_DATA_DIR", str(disk / "data"))
+    monkeypatch.setenv("BINDING_STORE_RESERVE_BYTES", str(RESERVE))
+    pictures = []
+    for seed in (1, 2):
+        pixels = np.random.default_rng(seed).integers(0, 255, (64, 64, 3), dtype=np.uint8)
+        pictures.append(tmp_path / f"picture{seed}.png")
+        Image.fromarray(pixels).save(pictures[-1])
+    runner = CliRunner()
+    assert runner.invoke(app, ["ingest", str(pictures[0])]).exit_code == 0
+
+    leave_free(disk, 4 * 2**20)
+    result = runner.invoke(app, ["ingest", str(pictures[1])])
+    print(result.output)
+    assert result.exit_code == 1
+    text = "".join(result.output.split())  # the message is wrapped to the terminal
+    assert "notenoughfreediskspaceforthestorein" in text
+    assert str(disk / "data" / "store" / "binding-imagebind_tiny") in text
+    assert "4.0MiBfree" in text
+
+    (disk / "filler").unlink()
+    result = runner.invoke(app, ["ingest", str(pictures[1])])
+    assert result.exit_code == 0, result.output
+    assert "1 embedded" in result.output
