@@ -163,10 +163,13 @@ def _import_in_parent(**_: Any) -> None:
 
 
 @worker_process_init.connect
-def _load_in_child(**_: Any) -> None:
-    """A new pool process: pick its GPU and load the model before it takes a task."""
+def _load_in_child(sender: Any = None, **_: Any) -> None:
+    """A new pool process: pick its GPU and load the model before it takes a task; one that
+    cannot (the store cannot open...) stops the worker, saying why (`workers.startup`)."""
+    from workers.startup import load_or_stop
+
     state.device = _child_device(state.settings)
-    state.engine  # noqa: B018
+    load_or_stop(str(sender), lambda: state.engine, lambda: state.redis)
 
 
 @worker_process_shutdown.connect

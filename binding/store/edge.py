@@ -177,8 +177,7 @@ class EdgeStore:
         self.path.mkdir(parents=True, exist_ok=True)
         # Opening may fill the shard's sparse files (replaying the log; populating the maps,
         # which on tmpfs allocates them); a new store allocates its first files.
-        new = space.sparse_bytes(self.path) if record_path.exists() else space.NEW_STORE_BYTES
-        space.check_space(self.path, new, 0 if read_only else self.reserve_bytes)
+        space.check_open(self.path, self.reserve_bytes, read_only=read_only)
         self._lock_fd = self._take_folder_lock()
         self._shard: Any = None
         self._shard_name: str | None = None

@@ -75,6 +75,20 @@ def check_space(folder: str | Path, needed: int, reserve: int, what: str = "the 
         raise DiskFullError(folder, needed + reserve, free, what)
 
 
+def check_open(folder: str | Path, reserve: int, *, read_only: bool = False) -> None:
+    """Raise `DiskFullError` unless a store at `folder` (made or not) has the space to open:
+    the holes of its sparse files (a new store: `NEW_STORE_BYTES`), plus `reserve` to write."""
+    path = Path(folder)
+    existing = path
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    made = (path / "binding-store.json").exists()
+    needed = (sparse_bytes(path) if made else NEW_STORE_BYTES) + (0 if read_only else reserve)
+    free = free_bytes(existing)
+    if free < needed:
+        raise DiskFullError(path, needed, free)
+
+
 def upsert_bytes(vector_bytes: int, payload_bytes: int, points: int) -> int:
     """What an upsert of `points` points may add to the store's files, at most (an estimate)."""
     return GROWTH_FACTOR * (vector_bytes + payload_bytes) + POINT_OVERHEAD * points
