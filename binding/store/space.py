@@ -23,7 +23,7 @@ import errno
 import os
 from pathlib import Path
 
-from binding.errors import BindingError
+from binding.errors import TransientError
 
 #: Default of `BINDING_STORE_RESERVE_BYTES`.
 DEFAULT_RESERVE_BYTES = 256 * 2**20
@@ -36,11 +36,13 @@ GROWTH_FACTOR = 4
 POINT_OVERHEAD = 256
 
 
-class DiskFullError(BindingError):
+class DiskFullError(TransientError):
     """Not enough free space where the store (or the media store) writes; nothing was written.
 
-    `folder` is where the space is missing, `needed` and `free` are in bytes. Not retried by
-    itself: space is freed by someone, then the same command or task runs again."""
+    `folder` is where the space is missing, `needed` and `free` are in bytes. A fault of the
+    machine, not of the input: transient for `binding.transient` (a worker retries the task
+    with backoff, a stream consumer waits), so once space is freed the work goes on; the
+    CLI exits with the message."""
 
     def __init__(self, folder: str | Path, needed: int, free: int, what: str = "the store") -> None:
         self.folder = str(folder)
