@@ -108,7 +108,14 @@ class Settings(BaseSettings):
     )
     qdrant_api_key: str | None = Field(None, description="API key of the Qdrant server.")
     broker_url: str | None = Field(
-        None, description="Redis URL of the Celery broker; unset: work runs in-process."
+        None,
+        description="Celery broker: a Redis URL, or amqp:// for RabbitMQ (redelivers a lost "
+        "worker's task at once; needs BINDING_REDIS_URL); unset: work runs in-process.",
+    )
+    redis_url: str | None = Field(
+        None,
+        description="Redis of job records, delivery counters and streams; default: "
+        "BINDING_BROKER_URL when that is Redis.",
     )
     collection: str | None = Field(
         None,
@@ -143,6 +150,13 @@ class Settings(BaseSettings):
     def _known_device(cls, value: str) -> str:
         check_device(value)
         return value
+
+    def records_url(self) -> str | None:
+        """The Redis URL of job records: BINDING_REDIS_URL, else a Redis BINDING_BROKER_URL."""
+        if self.redis_url:
+            return self.redis_url
+        broker = self.broker_url or ""
+        return broker if broker.startswith(("redis://", "rediss://", "unix://")) else None
 
     def collection_for(self, model: str) -> str:
         """The collection `model`'s vectors go to: BINDING_COLLECTION when set, else

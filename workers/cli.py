@@ -161,10 +161,11 @@ def _stop_reason(settings: Settings, node: str) -> str:
     from binding.jobs import redis_client
     from workers.startup import recorded_error
 
-    if not settings.broker_url:
+    url = settings.records_url()
+    if not url:
         return ""
     try:
-        client = redis_client(settings.broker_url, retries=1)
+        client = redis_client(url, retries=1)
         try:
             return recorded_error(client, host_format(default_nodename(node)))
         finally:
@@ -259,7 +260,7 @@ def streams_worker_command(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
     settings = _settings(model, seed)
-    url = redis or settings.broker_url
+    url = redis or settings.records_url()
     if not url:
         _fail("no Redis URL: pass --redis redis://host:6379/0 or set BINDING_BROKER_URL")
     stop = threading.Event()

@@ -63,9 +63,10 @@ def _stop_reason(settings: Settings, node: str) -> str:
     from binding.jobs import redis_client
     from workers.startup import recorded_error
 
-    if not settings.broker_url:
+    url = settings.records_url()
+    if not url:
         return ""
-    client = redis_client(settings.broker_url, retries=1)
+    client = redis_client(url, retries=1)
     try:
         return recorded_error(client, node)
     finally:
@@ -76,9 +77,10 @@ def streams_healthy(settings: Settings, *, group: str = "binding") -> str:
     """'' when a consumer of this host has a fresh heartbeat, else why not."""
     from binding.jobs import redis_client
 
-    if not settings.broker_url:
-        return "BINDING_BROKER_URL is not set"
-    client = redis_client(settings.broker_url, retries=1)
+    url = settings.records_url()
+    if not url:
+        return "no Redis: set BINDING_BROKER_URL (or BINDING_REDIS_URL)"
+    client = redis_client(url, retries=1)
     try:
         beats = client.zrange(f"binding:stream-consumers:{group}", 0, -1, withscores=True)
     finally:

@@ -90,9 +90,11 @@ class _WorkerState:
     def jobs(self) -> Jobs:
         with self._lock:
             if self._jobs is None:
-                url = self.settings.broker_url
+                url = self.settings.records_url()
                 if not url:
-                    raise RuntimeError("a worker needs BINDING_BROKER_URL")
+                    raise RuntimeError(
+                        "a worker needs a Redis: BINDING_BROKER_URL or BINDING_REDIS_URL"
+                    )
                 self._jobs = Jobs(url, client=redis_client(url))
             return self._jobs
 
