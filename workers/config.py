@@ -138,13 +138,13 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         "socket_connect_timeout": 10,
         "health_check_interval": 25,
     }
-    if amqp:  # RabbitMQ redelivers on a closed connection; nothing to sweep
+    if amqp:  # RabbitMQ redelivers on a closed connection; nothing to sweep. The `query`
+        # queue is not polled first there: a worker takes from both queues as messages come.
         transport = {"confirm_publish": True}
-    return {
+    config: dict[str, Any] = {
         "broker_url": settings.broker_url,
         "result_backend": records,
         "broker_transport_options": transport,
-        "broker_heartbeat": AMQP_HEARTBEAT_S if amqp else None,
         "result_backend_transport_options": {"socket_timeout": 30, "retry_policy": {}},
         "broker_connection_retry_on_startup": True,
         "broker_connection_max_retries": None,  # keep reconnecting while Redis restarts
@@ -178,3 +178,6 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         "worker_hijack_root_logger": False,
         "worker_send_task_events": False,
     }
+    if amqp:
+        config["broker_heartbeat"] = AMQP_HEARTBEAT_S
+    return config
