@@ -85,7 +85,7 @@ def _settings(model: str | None = None, seed: int | None = None) -> Settings:
 
 
 def _redis_url(redis: str | None) -> str:
-    url = redis or _settings().broker_url
+    url = redis or _settings().records_url()
     if not url:
         _fail("no Redis URL: pass --redis redis://host:6379/0 or set BINDING_BROKER_URL")
     assert url is not None

@@ -67,6 +67,12 @@ class Settings(BaseSettings):
     cache_dir: Path = Field(default_factory=_default_cache_dir, description="Downloaded weights.")
     data_dir: Path = Field(default_factory=_default_data_dir, description="Store and media.")
     offline: bool = Field(False, description="Never touch the network.")
+    store_reserve_bytes: int = Field(
+        256 * 2**20,
+        ge=0,
+        description="Free disk space the embedded store keeps; a write that would leave less "
+        "is refused with a clear error instead of crashing (docs/store.md).",
+    )
 
     # --- ingest ------------------------------------------------------------------------
     max_upload_bytes: int = Field(
@@ -80,6 +86,21 @@ class Settings(BaseSettings):
     ingest_workers: int = Field(
         2, ge=1, description="Threads that read and decode files while the network computes."
     )
+    video_max_seconds: float = Field(
+        14_400.0,
+        gt=0,
+        description="Longest video ingest accepts (s), counted from its stream, not its header.",
+    )
+    video_max_frames: int = Field(
+        1_000_000,
+        ge=1,
+        description="Most frames a video may hold (counted, not read from its header).",
+    )
+    video_time_budget: float = Field(
+        600.0,
+        gt=0,
+        description="Seconds one video may spend being demuxed and decoded; over it, it is rejected.",
+    )
 
     # --- distributed mode (unset: embedded) ----------------------------------------------
     qdrant_url: str | None = Field(
@@ -87,7 +108,14 @@ class Settings(BaseSettings):
     )
     qdrant_api_key: str | None = Field(None, description="API key of the Qdrant server.")
     broker_url: str | None = Field(
-        None, description="Redis URL of the Celery broker; unset: work runs in-process."
+        None,
+        description="Celery broker: a Redis URL, or amqp:// for RabbitMQ (redelivers a lost "
+        "worker's task at once; needs BINDING_REDIS_URL); unset: work runs in-process.",
+    )
+    redis_url: str | None = Field(
+        None,
+        description="Redis of job records, delivery counters and streams; default: "
+        "BINDING_BROKER_URL when that is Redis.",
     )
     collection: str | None = Field(
         None,
@@ -133,6 +161,13 @@ class Settings(BaseSettings):
     def _known_device(cls, value: str) -> str:
         check_device(value)
         return value
+
+    def records_url(self) -> str | None:
+        """The Redis URL of job records: BINDING_REDIS_URL, else a Redis BINDING_BROKER_URL."""
+        if self.redis_url:
+            return self.redis_url
+        broker = self.broker_url or ""
+        return broker if broker.startswith(("redis://", "rediss://", "unix://")) else None
 
     def collection_for(self, model: str) -> str:
         """The collection `model`'s vectors go to: BINDING_COLLECTION when set, else

@@ -295,7 +295,13 @@ class QueueExecutor:
             raise ConfigurationError("the queue executor needs BINDING_BROKER_URL")
         self.engine = engine
         self.settings: Settings = settings
-        self.jobs = Jobs(settings.broker_url)
+        records = settings.records_url()
+        if not records:
+            raise ConfigurationError(
+                "with an amqp:// BINDING_BROKER_URL, set BINDING_REDIS_URL to the Redis that "
+                "keeps job records, e.g. redis://:PASSWORD@redis:6379/0"
+            )
+        self.jobs = Jobs(records)
         self._dispatcher: Dispatcher | None = dispatcher
 
     @property

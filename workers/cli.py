@@ -144,7 +144,34 @@ def run_celery_worker(
         )
     from workers.celery_app import app
 
-    app.worker_main(argv=argv)
+    node = argv[[a.startswith("--hostname=") for a in argv].index(True)].split("=", 1)[1]
+    try:
+        app.worker_main(argv=argv)
+    finally:
+        reason = _stop_reason(settings, node)
+        if reason:  # a pool process could not start and stopped the worker (workers.startup)
+            typer.echo(f"error: worker {node} stopped: {reason}", err=True)
+            raise SystemExit(1)
+
+
+def _stop_reason(settings: Settings, node: str) -> str:
+    """Why a pool process stopped this worker (workers.startup), or ''."""
+    from celery.utils.nodenames import default_nodename, host_format
+
+    from binding.jobs import redis_client
+    from workers.startup import recorded_error
+
+    url = settings.records_url()
+    if not url:
+        return ""
+    try:
+        client = redis_client(url, retries=1)
+        try:
+            return recorded_error(client, host_format(default_nodename(node)))
+        finally:
+            client.close()
+    except Exception:  # the broker is away: the log says why the worker stopped
+        return ""
 
 
 def _start(**options: Any) -> None:
@@ -233,7 +260,7 @@ def streams_worker_command(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
     settings = _settings(model, seed)
-    url = redis or settings.broker_url
+    url = redis or settings.records_url()
     if not url:
         _fail("no Redis URL: pass --redis redis://host:6379/0 or set BINDING_BROKER_URL")
     stop = threading.Event()

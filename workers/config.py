@@ -12,6 +12,12 @@ The choices, and why (see docs/distributed.md, which lists the fault tests R1-R1
   task still running is given to a second worker and runs twice at once.
 - Sweeps for messages of lost workers every `restore_interval` seconds (kombu's default
   throttle makes it every 100 s).
+- RabbitMQ (`amqp://`) instead: the broker gives a lost worker's unacknowledged task to
+  another worker as soon as the worker's connection closes (a killed process's socket closes
+  at once; a vanished host is noticed after two missed heartbeats, `AMQP_HEARTBEAT_S`), and
+  never while the worker lives, however long its task runs: no visibility timeout to trade
+  against the time limit. Job records, delivery counters and the results of query tasks
+  stay in Redis (`BINDING_REDIS_URL`).
 """
 
 from __future__ import annotations
@@ -54,6 +60,16 @@ def query_time_limits(settings: Settings) -> tuple[int, int]:
     )
 
 
+#: Seconds between AMQP heartbeats: a host that vanishes is noticed after two missed ones.
+AMQP_HEARTBEAT_S = 20
+
+#: RabbitMQ's own limit on an unacknowledged delivery (consumer_timeout, 30 min by default):
+#: the hard time limit must stay below it, or RabbitMQ closes the worker's channel.
+AMQP_CONSUMER_TIMEOUT_S = 1800
+
+REDIS_SCHEMES = ("redis://", "rediss://", "unix://")
+AMQP_SCHEMES = ("amqp://", "amqps://", "pyamqp://")
+
 #: Content types a worker accepts; anything else is discarded unread.
 ACCEPT_CONTENT = ["json"]
 
@@ -61,6 +77,18 @@ ACCEPT_CONTENT = ["json"]
 def check_limits(settings: Settings) -> None:
     """Refuse time limits that let one task run twice at once, with the fix in the message."""
     hard, soft = settings.task_time_limit, settings.task_soft_time_limit
+    if (settings.broker_url or "").startswith(AMQP_SCHEMES):
+        if soft >= hard:
+            raise ConfigurationError(
+                f"BINDING_TASK_SOFT_TIME_LIMIT ({soft} s) must be below "
+                f"BINDING_TASK_TIME_LIMIT ({hard} s)"
+            )
+        if hard >= AMQP_CONSUMER_TIMEOUT_S:
+            raise ConfigurationError(
+                f"BINDING_TASK_TIME_LIMIT ({hard} s) must be below RabbitMQ's consumer_timeout "
+                f"({AMQP_CONSUMER_TIMEOUT_S} s by default), which closes a worker's channel"
+            )
+        return
     visibility = settings.visibility_timeout
     if soft >= hard:
         raise ConfigurationError(
@@ -83,10 +111,17 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         raise ConfigurationError(
             "distributed mode needs BINDING_BROKER_URL, e.g. redis://:PASSWORD@redis:6379/0"
         )
-    if not settings.broker_url.startswith(("redis://", "rediss://", "unix://")):
+    amqp = settings.broker_url.startswith(AMQP_SCHEMES)
+    if not amqp and not settings.broker_url.startswith(REDIS_SCHEMES):
         raise ConfigurationError(
-            f"BINDING_BROKER_URL must be a Redis URL (redis://, rediss://), not "
-            f"{settings.broker_url.split('@')[-1]!r}"
+            f"BINDING_BROKER_URL must be a Redis URL (redis://, rediss://) or a RabbitMQ URL "
+            f"(amqp://, amqps://), not {settings.broker_url.split('@')[-1]!r}"
+        )
+    records = settings.records_url()
+    if not records:
+        raise ConfigurationError(
+            "with an amqp:// BINDING_BROKER_URL, set BINDING_REDIS_URL to the Redis that keeps "
+            "job records, delivery counters and query results, e.g. redis://:PASSWORD@redis:6379/0"
         )
     check_limits(settings)
     from kombu import Queue
@@ -103,9 +138,12 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         "socket_connect_timeout": 10,
         "health_check_interval": 25,
     }
-    return {
+    if amqp:  # RabbitMQ redelivers on a closed connection; nothing to sweep. The `query`
+        # queue is not polled first there: a worker takes from both queues as messages come.
+        transport = {"confirm_publish": True}
+    config: dict[str, Any] = {
         "broker_url": settings.broker_url,
-        "result_backend": settings.broker_url,
+        "result_backend": records,
         "broker_transport_options": transport,
         "result_backend_transport_options": {"socket_timeout": 30, "retry_policy": {}},
         "broker_connection_retry_on_startup": True,
@@ -140,3 +178,6 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         "worker_hijack_root_logger": False,
         "worker_send_task_events": False,
     }
+    if amqp:
+        config["broker_heartbeat"] = AMQP_HEARTBEAT_S
+    return config

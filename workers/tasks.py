@@ -97,9 +97,11 @@ class _WorkerState:
     def jobs(self) -> Jobs:
         with self._lock:
             if self._jobs is None:
-                url = self.settings.broker_url
+                url = self.settings.records_url()
                 if not url:
-                    raise RuntimeError("a worker needs BINDING_BROKER_URL")
+                    raise RuntimeError(
+                        "a worker needs a Redis: BINDING_BROKER_URL or BINDING_REDIS_URL"
+                    )
                 self._jobs = Jobs(url, client=redis_client(url))
             return self._jobs
 
@@ -199,10 +201,13 @@ def warn_without_persistence(url: str | None) -> str | None:
 
 
 @worker_process_init.connect
-def _load_in_child(**_: Any) -> None:
-    """A new pool process: pick its GPU and load the model before it takes a task."""
+def _load_in_child(sender: Any = None, **_: Any) -> None:
+    """A new pool process: pick its GPU and load the model before it takes a task; one that
+    cannot (the store cannot open...) stops the worker, saying why (`workers.startup`)."""
+    from workers.startup import load_or_stop
+
     state.device = _child_device(state.settings)
-    state.engine  # noqa: B018
+    load_or_stop(str(sender), lambda: state.engine, lambda: state.redis)
 
 
 @worker_process_shutdown.connect

@@ -17,6 +17,8 @@ How a run goes:
 
 Long audio and video also get one point per `segment_seconds` window, and IMU recordings
 one point per 5 s window, besides the whole-file point, so a query can find the moment.
+A video's windows are decoded and preprocessed one at a time, as the network takes them,
+so the memory of a run does not grow with a video's length.
 """
 
 from __future__ import annotations
@@ -40,6 +42,7 @@ from binding.media import MediaStore, check_sha256, hash_file
 from binding.modality import Modality, parse_modality
 from binding.points import WHOLE, clean_tags, display_name, make_payload, point_id, segment_label
 from binding.store.base import Filter, Point
+from binding.store.space import DiskFullError, free_bytes, is_disk_full
 
 if TYPE_CHECKING:
     import torch
@@ -107,11 +110,44 @@ class FilePlan:
     facts: dict[str, Any] = field(default_factory=dict)
     whole_from_segments: bool = False  # IMU: the whole point is the mean of its windows
     media: str | None = None
+    #: Units decoded only when asked for, after `units` (a long video's windows); closed
+    #: once consumed or dropped.
+    more: _LazyUnits | None = None
 
     @property
     def open_units(self) -> int:
         """Units with network items not yet forwarded."""
         return sum(1 for u in self.units if u.result is None or not u.result.done)
+
+
+class _LazyUnits:
+    """A video's window units, each decoded and preprocessed when the iteration reaches it."""
+
+    def __init__(self, video: Any, windows: list[tuple[float, float]]) -> None:
+        self.video = video
+        self.windows = windows
+
+    def __iter__(self) -> Iterator[_Unit]:
+        info = self.video.info
+        try:
+            for begin, finish in self.windows:
+                first = min(round(begin * info.fps), info.frame_count - 1)
+                stop = min(max(round(finish * info.fps), first + 1), info.frame_count)
+                yield _Unit(begin, finish, _video_span(self.video, first, stop))
+        finally:
+            self.close()
+
+    def close(self) -> None:
+        self.video.close()
+
+
+def _video_span(video: Any, first: int, stop: int) -> torch.Tensor:
+    """Network items of frames `first` .. `stop - 1` of an open video, as the reference cuts them."""
+    from binding.preprocess.video import clip_frame_indices, preprocess_video
+
+    fps = video.info.fps
+    indices = [[first + i for i in clip] for clip in clip_frame_indices(stop - first, fps)]
+    return preprocess_video(video.read_clips(indices), source=video.source)
 
 
 def segment_windows(duration: float, length: float) -> list[tuple[float, float]]:
@@ -212,9 +248,15 @@ def expand_plan(plan: FilePlan, settings: Settings) -> None:
             plan.units.append(_Unit(start, end, prepare_one(modality, piece)))
     elif modality is Modality.VIDEO:
         from binding.io.video import decode_video
-        from binding.preprocess.video import clip_frame_indices, preprocess_video
 
-        with decode_video(path, name=plan.item.source) as video:
+        video = decode_video(
+            path,
+            name=plan.item.source,
+            max_seconds=settings.video_max_seconds,
+            max_frames=settings.video_max_frames,
+            time_budget_s=settings.video_time_budget,
+        )
+        try:
             info = video.info
             facts.update(
                 duration=round(info.duration_s, 3),
@@ -223,20 +265,15 @@ def expand_plan(plan: FilePlan, settings: Settings) -> None:
                 fps=round(info.fps, 3),
                 frames=info.frame_count,
             )
-            # the whole video, then its windows: (start s, end s, first frame, frame after last)
-            spans: list[tuple[float | None, float | None, int, int]] = [
-                (None, None, 0, info.frame_count)
-            ]
-            for begin, finish in segment_windows(info.duration_s, settings.segment_seconds):
-                first = min(round(begin * info.fps), info.frame_count - 1)
-                stop = min(max(round(finish * info.fps), first + 1), info.frame_count)
-                spans.append((begin, finish, first, stop))
-            for span_start, span_end, first, stop in spans:
-                indices = [
-                    [first + i for i in clip] for clip in clip_frame_indices(stop - first, info.fps)
-                ]
-                clips = preprocess_video(video.read_clips(indices), source=video.source)
-                plan.units.append(_Unit(span_start, span_end, clips))
+            plan.units.append(_Unit(None, None, _video_span(video, 0, info.frame_count)))
+            spans = segment_windows(info.duration_s, settings.segment_seconds)
+        except BaseException:
+            video.close()
+            raise
+        if spans:  # decoded later, one at a time, as the network takes them
+            plan.more = _LazyUnits(video, spans)
+        else:
+            video.close()
     elif modality is Modality.IMU:
         from binding.io.imu import decode_imu
         from binding.preprocess.imu import imu_windows
@@ -516,11 +553,38 @@ def _embed_plans(
             assert unit.items is not None
             unit.result = batch.add(unit.items)
             unit.items = None  # free the decoded media
+        reason = _add_lazy_units(plan, batch)
+        if reason is not None:
+            waiting.remove(plan)  # its clips already queued are forwarded and dropped
+            report(plan.index, _rejected(plan, reason))
         write_finished()
     for batch in batches.values():
         batch.finish()
     write_finished()
     assert not waiting, "every unit is forwarded by finish()"
+
+
+def _add_lazy_units(plan: FilePlan, batch: Any) -> str | None:
+    """Decode, preprocess and queue a plan's lazy units one by one; why that failed, or None."""
+    more, plan.more = plan.more, None
+    if more is None:
+        return None
+    try:
+        for unit in more:
+            plan.units.append(unit)
+            assert unit.items is not None
+            unit.result = batch.add(unit.items)
+            unit.items = None  # only the batch's share of this window stays in memory
+    except InputError as error:
+        return error.reason
+    except MemoryError:
+        return "too large to decode in memory"
+    except Exception as error:  # a decoder bug must not stop the batch; keep its trace
+        log.exception("unexpected error while decoding %s", plan.item.source)
+        return f"cannot decode: {type(error).__name__}: {error}"
+    finally:
+        more.close()
+    return None
 
 
 def _write(
@@ -539,6 +603,11 @@ def _write(
         except InputError as error:
             report(plan.index, _rejected(plan, error.reason))
         except OSError as error:
+            if is_disk_full(error):  # not the file's fault: stop the run, say where and why
+                free = free_bytes(context.media.root)
+                raise DiskFullError(
+                    context.media.root, plan.size, free, "the media store"
+                ) from error
             report(plan.index, _rejected(plan, f"cannot keep the file: {error.strerror or error}"))
     if not ready:
         return

@@ -9,12 +9,20 @@ Frames are numbered as ImageBind's decoder (decord) numbers them: in presentatio
 from 0, frame i showing at i / fps from the stream's start, with fps the stream's average
 frame rate and the duration frame_count / fps. Rotation metadata is ignored, as decord
 ignores it, so the network sees what the reference saw.
+
+A header is not trusted for size: the probe counts the stream's packets (demuxing only, as
+decord indexes a file when it opens it), so a header claiming 2^31 frames over a few real ones
+is rejected in milliseconds, and length caps (`max_frames`, `max_seconds`) apply to what the
+file holds. Decoding has a time budget (`time_budget_s`, counted while this module demuxes or
+decodes): FFmpeg's own reads are interrupted when one blocks past it, and a file whose probe
+and frames together take longer is rejected.
 """
 
 from __future__ import annotations
 
 import io
 import os
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,6 +38,15 @@ from binding.io.files import source_name
 
 #: Largest frame accepted, in pixels (8K UHD is 33 Mpx); decoded frames are width x height x 3 bytes.
 MAX_VIDEO_PIXELS = 8192 * 8192
+#: Longest video accepted, in seconds (frames / fps, counted from the stream, not the header).
+MAX_VIDEO_SECONDS = 4 * 3600.0
+#: Most frames accepted (4 hours at 60 fps is 864,000).
+MAX_VIDEO_FRAMES = 1_000_000
+#: Seconds one file may spend being demuxed and decoded (probe and frames together).
+VIDEO_TIME_BUDGET_S = 600.0
+#: A header's frame count is used (as decord does) while it is within this many frames, or
+#: this fraction, of the packets counted; otherwise the count of packets is.
+_HEADER_SLACK_FRAMES, _HEADER_SLACK_FRACTION = 2, 0.05
 #: Frames decoded on towards a wanted one, instead of seeking, until the keyframe interval is known.
 _SEEK_AFTER_FRAMES = 60
 
@@ -51,8 +68,11 @@ class VideoInfo:
 class Video:
     """An open video file: its `info`, and frames read on demand. Close it, or use `with`."""
 
-    def __init__(self, container: Any, info: VideoInfo, source: str) -> None:
+    def __init__(
+        self, container: Any, info: VideoInfo, source: str, budget: _Budget | None = None
+    ) -> None:
         self._container = container
+        self._budget = budget or _Budget(source, VIDEO_TIME_BUDGET_S)
         self._stream = container.streams.video[0]
         self.info = info
         self.source = source
@@ -76,7 +96,9 @@ class Video:
         self.close()
 
     def close(self) -> None:
+        """Release the file (again: nothing)."""
         self._frames = None
+        self._last = self._pending = None
         self._container.close()
 
     def _index_of(self, frame: Any) -> int:
@@ -97,6 +119,7 @@ class Video:
         if self._pending is not None:
             frame, self._pending = self._pending, None
             return frame
+        self._budget.check()
         frame = next(self._frames, None)
         if frame is not None:
             self.frames_decoded += 1
@@ -153,11 +176,13 @@ class Video:
                 raise ValueError(f"frame {index} is outside 0..{self.info.frame_count - 1}")
         found: dict[int, np.ndarray] = {}
         try:
-            for index in wanted:
-                found[index] = self._read_one(index)
+            with self._budget:
+                for index in wanted:
+                    found[index] = self._read_one(index)
         except InputError:
             raise
         except Exception as error:  # av.error.FFmpegError and friends: corrupt data
+            self._budget.check()  # an FFmpeg read interrupted by the budget says so
             raise InputError(self.source, f"cannot decode video frames ({error})") from None
         return [found[int(i)] for i in indices]
 
@@ -177,21 +202,71 @@ class Video:
         return clips
 
 
-def _count_frames(container: Any, stream: Any) -> int:
-    # Matroska/WebM do not store a frame count: count packets (demuxing only, no decoding), as
-    # decord does when it indexes a file, then rewind.
-    count = sum(1 for packet in container.demux(stream) if packet.size)
+class _Budget:
+    """Seconds a file may spend in demuxing and decoding, counted only while inside them.
+
+    Entered around each batch of reads; `check()` between packets and frames raises once the
+    time is spent. FFmpeg's blocking reads are interrupted too (`av.open(timeout=...)`)."""
+
+    def __init__(self, source: str, seconds: float) -> None:
+        self.source = source
+        self.seconds = seconds
+        self.spent = 0.0
+        self._since: float | None = None
+
+    def __enter__(self) -> _Budget:
+        self._since = time.monotonic()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._since is not None:
+            self.spent += time.monotonic() - self._since
+            self._since = None
+
+    def used(self) -> float:
+        running = time.monotonic() - self._since if self._since is not None else 0.0
+        return self.spent + running
+
+    def check(self) -> None:
+        if self.used() > self.seconds:
+            raise InputError(
+                self.source,
+                f"decoding took over the budget of {self.seconds:g} s per file "
+                "(BINDING_VIDEO_TIME_BUDGET)",
+            )
+
+
+def _count_frames(container: Any, stream: Any, limit: int, budget: _Budget) -> int:
+    """Packets of the stream (demuxing only, no decoding), as decord counts when it indexes a
+    file, stopping once over `limit`; then rewind."""
+    count = 0
+    for packet in container.demux(stream):
+        if packet.size:
+            count += 1
+            if count > limit:
+                break
+        if count % 256 == 0:
+            budget.check()
     container.seek(0, stream=stream, backward=True, any_frame=False)
     return count
 
 
 def decode_video(
-    source: Path | str | bytes, *, name: str | None = None, max_pixels: int = MAX_VIDEO_PIXELS
+    source: Path | str | bytes,
+    *,
+    name: str | None = None,
+    max_pixels: int = MAX_VIDEO_PIXELS,
+    max_seconds: float = MAX_VIDEO_SECONDS,
+    max_frames: int = MAX_VIDEO_FRAMES,
+    time_budget_s: float = VIDEO_TIME_BUDGET_S,
 ) -> Video:
     """Open and probe a video file (a path or its bytes); frames are read later, on demand.
 
     Raises `InputError` naming the file for an empty, corrupt or unsupported file, one with no
-    video stream, no frames, no frame rate, or frames over `max_pixels`.
+    video stream, no frames, no frame rate, frames over `max_pixels`, more than `max_frames`
+    frames or `max_seconds` seconds (counted from the stream; a header claiming more than the
+    limits over a stream within them is refused as corrupt), or whose probe and reads take
+    longer than `time_budget_s` seconds.
     """
     label = source_name(source, name)
     if isinstance(source, bytes | bytearray | memoryview):
@@ -207,19 +282,29 @@ def decode_video(
         except OSError as error:
             raise InputError(label, f"cannot read file: {error.strerror or error}") from None
         file = os.fspath(source)
+    budget = _Budget(label, time_budget_s)
     try:
-        container = av.open(file, mode="r", metadata_errors="ignore")
+        with budget:
+            container = av.open(file, mode="r", metadata_errors="ignore", timeout=time_budget_s)
     except Exception as error:  # av.error.InvalidDataError etc.
         raise InputError(label, f"not a readable video file ({error})") from None
     try:
-        info = _probe(container, label, max_pixels)
+        with budget:
+            info = _probe(container, label, max_pixels, max_seconds, max_frames, budget)
     except BaseException:
         container.close()
         raise
-    return Video(container, info, label)
+    return Video(container, info, label, budget)
 
 
-def _probe(container: Any, label: str, max_pixels: int) -> VideoInfo:
+def _probe(
+    container: Any,
+    label: str,
+    max_pixels: int,
+    max_seconds: float,
+    max_frames: int,
+    budget: _Budget,
+) -> VideoInfo:
     if not container.streams.video:
         raise InputError(label, "no video stream")
     stream = container.streams.video[0]
@@ -235,12 +320,27 @@ def _probe(container: Any, label: str, max_pixels: int) -> VideoInfo:
     fps = float(rate) if rate else 0.0
     if not 0 < fps <= 1000:
         raise InputError(label, f"video has no usable frame rate ({fps})")
+    limit = max(1, min(max_frames, int(max_seconds * fps)))
     try:
-        frame_count = int(stream.frames) or _count_frames(container, stream)
+        counted = _count_frames(container, stream, limit, budget)
+    except InputError:
+        raise
     except Exception as error:
+        budget.check()
         raise InputError(label, f"corrupt video stream ({error})") from None
-    if frame_count <= 0:
+    if counted <= 0:
         raise InputError(label, "video has no frames (zero duration)")
+    if counted > limit:
+        raise InputError(label, _too_long(counted, fps, max_seconds, max_frames))
+    declared = max(int(stream.frames or 0), 0)
+    if declared > limit:
+        raise InputError(
+            label,
+            f"corrupt or hostile header: it claims {declared:,} frames "
+            f"({declared / fps:,.0f} s) but the stream holds {counted:,}",
+        )
+    slack = max(_HEADER_SLACK_FRAMES, int(counted * _HEADER_SLACK_FRACTION))
+    frame_count = declared if declared > 0 and abs(declared - counted) <= slack else counted
     return VideoInfo(
         duration_s=frame_count / fps,
         fps=fps,
@@ -250,6 +350,15 @@ def _probe(container: Any, label: str, max_pixels: int) -> VideoInfo:
         codec=context.name,
         container=container.format.name,
         has_audio=bool(container.streams.audio),
+    )
+
+
+def _too_long(frames: int, fps: float, max_seconds: float, max_frames: int) -> str:
+    return (
+        f"video too long: it holds at least {frames:,} frames ({frames / fps:,.0f} s at "
+        f"{fps:g} fps); "
+        f"the limits are {max_frames:,} frames (BINDING_VIDEO_MAX_FRAMES) and "
+        f"{max_seconds:,.0f} s (BINDING_VIDEO_MAX_SECONDS)"
     )
 
 

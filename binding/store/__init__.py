@@ -56,6 +56,7 @@ def open_store(settings: Settings, *, model: str, dim: int, read_only: bool = Fa
             dim=dim,
             name=name,
             read_only=read_only,
+            reserve_bytes=settings.store_reserve_bytes,
         )
 
     from binding.store.qdrant import QdrantStore

@@ -18,6 +18,9 @@ waiting), points `current-shard` at it and swaps the two shard objects: queries 
 for more than that swap of references. Until then, points not yet indexed sit in appendable
 segments that Qdrant searches exactly, so results stay correct throughout.
 See docs/store.md for the measurements behind this.
+
+Disk space. The shard's files are memory-mapped and sparse: a write into them on a full disk
+is SIGBUS, not an error. Free space is checked before the store grows (`binding.store.space`).
 """
 
 from __future__ import annotations
@@ -42,7 +45,7 @@ from uuid import UUID
 import numpy as np
 
 from binding.errors import BindingError, ConfigurationError, InputError, StoreLockedError
-from binding.store import filters
+from binding.store import filters, space
 from binding.store.base import CollectionInfo, Filter, Hit, Point, PointId
 from binding.store.validation import (
     check_record,
@@ -150,6 +153,7 @@ class EdgeStore:
         name: str | None = None,
         read_only: bool = False,
         options: EdgeOptions | None = None,
+        reserve_bytes: int = space.DEFAULT_RESERVE_BYTES,
     ) -> None:
         import qdrant_edge as qe
 
@@ -160,6 +164,7 @@ class EdgeStore:
         self.name = name or self.path.name
         self.read_only = read_only
         self.options = options or EdgeOptions()
+        self.reserve_bytes = int(reserve_bytes)  # free space kept (binding.store.space)
         self._lock = threading.RLock()  # every shard call
         self._write_lock = threading.RLock()  # writes; held by a build's copy and replay
         self._build: IndexBuild | None = None
@@ -170,6 +175,9 @@ class EdgeStore:
         if read_only and not record_path.exists():
             raise ConfigurationError(f"no store at {self.path}; ingest something first")
         self.path.mkdir(parents=True, exist_ok=True)
+        # Opening may fill the shard's sparse files (replaying the log; populating the maps,
+        # which on tmpfs allocates them); a new store allocates its first files.
+        space.check_open(self.path, self.reserve_bytes, read_only=read_only)
         self._lock_fd = self._take_folder_lock()
         self._shard: Any = None
         self._shard_name: str | None = None
@@ -336,8 +344,17 @@ class EdgeStore:
             qe.Point(i, memoryview(v), point_payload(p))
             for i, v, p in zip(ids, vectors, points, strict=True)
         ]
+        payload_bytes = sum(len(json.dumps(p.payload, default=str)) for p in points)
+        needed = space.upsert_bytes(vectors.nbytes, payload_bytes, len(points))
         with self._write_lock, self._lock:
-            self._shard.update(qe.UpdateOperation.upsert_points(batch))
+            space.check_space(self.path, needed, self.reserve_bytes)
+            try:
+                self._shard.update(qe.UpdateOperation.upsert_points(batch))
+            except Exception as error:
+                if not space.is_disk_full(error):
+                    raise
+                free = space.free_bytes(self.path)
+                raise space.DiskFullError(self.path, needed + self.reserve_bytes, free) from error
             if self._build is not None:
                 self._build.touched.update(ids)
         self._maybe_start_build()
@@ -597,7 +614,10 @@ class EdgeStore:
         with self._lock:
             shard = self._shard.info()
         if shard.points_count - shard.indexed_vectors_count >= threshold:
-            self._start_build()
+            try:
+                self._start_build()
+            except space.DiskFullError as error:  # the store works unindexed meanwhile
+                log.warning("index build of %s not started: %s", self.path, error)
 
     def _start_build(self) -> IndexBuild:
         with self._write_lock:
@@ -608,6 +628,8 @@ class EdgeStore:
             target = self.path / f"shard-{number:06d}"
             build = IndexBuild(started=time.perf_counter(), folder=target)
             shutil.rmtree(target, ignore_errors=True)
+            shard_bytes = space.allocated_bytes(self.path / self._shard_name)
+            space.check_space(self.path, shard_bytes, self.reserve_bytes, "an index build")
             with self._lock:
                 self._shard.flush()
             # Queries go on during the copy (file copies release the GIL); writes wait.

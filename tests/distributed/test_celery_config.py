@@ -78,11 +78,33 @@ def test_config_is_json_only_and_at_least_once() -> None:
     assert "worker_max_tasks_per_child" not in conf  # never reload the model per task
 
 
-def test_config_needs_a_redis_broker() -> None:
+def test_config_needs_a_redis_or_rabbitmq_broker() -> None:
     with pytest.raises(ConfigurationError, match="BINDING_BROKER_URL"):
         celery_config(_settings(broker_url=None))
-    with pytest.raises(ConfigurationError, match="Redis URL"):
+    with pytest.raises(ConfigurationError, match="Redis URL .* or a RabbitMQ URL"):
+        celery_config(_settings(broker_url="sqs://key@queue"))
+    with pytest.raises(ConfigurationError, match="set BINDING_REDIS_URL"):
         celery_config(_settings(broker_url="amqp://guest@localhost//"))
+
+
+def test_rabbitmq_broker_keeps_records_in_redis_and_needs_no_visibility_timeout() -> None:
+    amqp = "amqp://guest:guest@localhost:5672//"
+    config = celery_config(
+        _settings(broker_url=amqp, redis_url="redis://localhost:6379/0", visibility_timeout=1)
+    )
+    assert config["broker_url"] == amqp
+    assert config["result_backend"] == "redis://localhost:6379/0"
+    assert "visibility_timeout" not in config["broker_transport_options"]
+    assert config["broker_heartbeat"] == 20 and config["task_acks_late"]
+    with pytest.raises(ConfigurationError, match="consumer_timeout"):
+        celery_config(
+            _settings(
+                broker_url=amqp,
+                redis_url="redis://localhost:6379/0",
+                task_time_limit=3600,
+                task_soft_time_limit=3500,
+            )
+        )
 
 
 def test_query_limits_never_exceed_task_limits() -> None:
