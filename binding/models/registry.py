@@ -23,6 +23,60 @@ TEXT_LOGIT_SCALE_INIT = 1 / 0.07
 MAX_LOGIT_SCALE = 100.0
 
 
+@dataclass(frozen=True)
+class PreprocessConfig:
+    """How decoded media become network items for the ImageBind family: the one home of
+    the sizes and normalisation constants (`binding.preprocess` reads them from here).
+
+    Values are those of the reference's `data.py` and the ImageBind paper (arXiv
+    2305.05665, appendix); the comments name the argument each comes from.
+    """
+
+    image_size: int = 224  # load_and_transform_vision_data: Resize(224), CenterCrop(224)
+    clip_mean: tuple[float, float, float] = (0.48145466, 0.4578275, 0.40821073)  # CLIP
+    clip_std: tuple[float, float, float] = (0.26862954, 0.26130258, 0.27577711)
+    context_length: int = 77  # load_and_transform_text: CLIP's context
+    frames_per_clip: int = 2  # video: two-frame clips (the vision stem's time kernel)
+    num_mel_bins: int = 128  # load_and_transform_audio_data(num_mel_bins=128)
+    audio_frames: int = 204  # load_and_transform_audio_data(target_length=204)
+    audio_mean: float = -4.268  # load_and_transform_audio_data(mean=-4.268, std=9.138)
+    audio_std: float = 9.138
+    depth_mean: float = 0.0418  # Omnivore RGBD Normalize, disparity / 75 (4th channel)
+    depth_std: float = 0.0295
+    imu_channels: int = 6  # accelerometer xyz, gyroscope xyz
+    imu_rate: int = 400  # Hz
+    imu_window: int = 2000  # samples: 5 s at 400 Hz
+
+    @property
+    def image_shape(self) -> tuple[int, int, int]:
+        return (3, self.image_size, self.image_size)
+
+    @property
+    def video_shape(self) -> tuple[int, int, int, int]:
+        return (3, self.frames_per_clip, self.image_size, self.image_size)
+
+    @property
+    def text_shape(self) -> tuple[int]:
+        return (self.context_length,)
+
+    @property
+    def audio_shape(self) -> tuple[int, int, int]:
+        return (1, self.num_mel_bins, self.audio_frames)
+
+    @property
+    def map_shape(self) -> tuple[int, int, int]:
+        """Depth and thermal: one channel at the image size."""
+        return (1, self.image_size, self.image_size)
+
+    @property
+    def imu_shape(self) -> tuple[int, int]:
+        return (self.imu_channels, self.imu_window)
+
+
+#: The preprocessing of every ImageBind-family model (its weights were trained with it).
+PREPROCESS = PreprocessConfig()
+
+
 class RandomWeightsWarning(UserWarning):
     """A model was built with random weights: its embeddings are meaningless."""
 
@@ -154,6 +208,7 @@ class ModelSpec:
     size_bytes: int | None = None  # exact size of the download; None when not known
     sha256: str | None = None  # of the download; None when not known
     random_weights_only: bool = False
+    preprocess: PreprocessConfig = PREPROCESS  # the loader pairs weights with this
 
     @property
     def embed_dim(self) -> int:
@@ -185,9 +240,13 @@ def imagebind_arch(
         tower(
             "vision",
             vision,
-            input_shape=(3, 224, 224),
+            input_shape=PREPROCESS.image_shape,
             stem=PatchStem(
-                in_channels=3, kernel=(2, 14, 14), stride=(2, 14, 14), norm=False, frames=2
+                in_channels=3,
+                kernel=(2, 14, 14),
+                stride=(2, 14, 14),
+                norm=False,
+                frames=PREPROCESS.frames_per_clip,
             ),
             bias_kv=False,
             pre_ln=True,
@@ -197,8 +256,8 @@ def imagebind_arch(
         tower(
             "text",
             text,
-            input_shape=(77,),
-            stem=TokenStem(vocab_size=49408, context_length=77),
+            input_shape=PREPROCESS.text_shape,
+            stem=TokenStem(vocab_size=49408, context_length=PREPROCESS.context_length),
             bias_kv=False,
             pre_ln=False,
             drop_path=0.0,
@@ -208,7 +267,7 @@ def imagebind_arch(
         tower(
             "audio",
             audio,
-            input_shape=(1, 128, 204),  # 128 mel bins x 204 frames (2 s)
+            input_shape=PREPROCESS.audio_shape,  # 128 mel bins x 204 frames (2 s)
             stem=PatchStem(in_channels=1, kernel=(16, 16), stride=(10, 10), norm=True),
             bias_kv=True,
             pre_ln=False,
@@ -218,7 +277,7 @@ def imagebind_arch(
         tower(
             "depth",
             depth,
-            input_shape=(1, 224, 224),
+            input_shape=PREPROCESS.map_shape,
             stem=PatchStem(in_channels=1, kernel=(16, 16), stride=(16, 16), norm=True),
             bias_kv=True,
             pre_ln=False,
@@ -228,7 +287,7 @@ def imagebind_arch(
         tower(
             "thermal",
             thermal,
-            input_shape=(1, 224, 224),
+            input_shape=PREPROCESS.map_shape,
             stem=PatchStem(in_channels=1, kernel=(16, 16), stride=(16, 16), norm=True),
             bias_kv=True,
             pre_ln=False,
@@ -238,8 +297,8 @@ def imagebind_arch(
         tower(
             "imu",
             imu,
-            input_shape=(6, 2000),  # 5 s at 400 Hz: accelerometer xyz, gyroscope xyz
-            stem=ImuStem(channels=6, window=8),
+            input_shape=PREPROCESS.imu_shape,  # 5 s at 400 Hz: accelerometer xyz, gyroscope xyz
+            stem=ImuStem(channels=PREPROCESS.imu_channels, window=8),
             bias_kv=True,
             pre_ln=False,
             drop_path=imu_drop_path,
