@@ -117,6 +117,12 @@ class Encoder:
         settings = settings or Settings()
         name = model or settings.model
         spec = models.get_spec(name)
+        if spec.preprocess != models.PREPROCESS:
+            # binding.preprocess implements one config; weights must never meet another
+            raise ConfigurationError(
+                f"model {name}: its preprocessing config differs from the one binding's "
+                "preprocessing implements (binding.models.registry.PREPROCESS)"
+            )
         trained = register_from_settings(settings, model=name)  # BINDING_TOWERS / --towers
         towers = None
         if modalities is not None:

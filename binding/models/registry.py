@@ -1,8 +1,10 @@
 """The model registry: every number that describes a model lives here and nowhere else.
 
 A `ModelSpec` names a model, its architecture (`ArchConfig`, one `TowerConfig` per network
-input) and where its weights come from. `list_models()` and `get_spec(name)` are the only
-ways in; the network, the loader and the CLI read their numbers from the spec.
+input), its preprocessing (`PreprocessConfig`: input sizes and normalisation constants, which
+`binding.preprocess` and the modality specs read) and where its weights come from.
+`list_models()` and `get_spec(name)` are the only ways in; the network, the loader and the
+CLI read their numbers from the spec.
 """
 
 from __future__ import annotations
