@@ -15,11 +15,11 @@ import numpy as np
 import torch
 
 from binding.errors import InputError
-from binding.modality import Modality, SpecView, modality_spec
+from binding.modality import ITEM_SHAPES, Modality, modality_spec
 
-#: What one network item of each modality looks like (without the clip dimension): a live
-#: view of the registered specs' `item_shape`.
-ITEM_SHAPES: dict[Modality, tuple[int, ...]] = SpecView(lambda spec: spec.item_shape)
+#: What one network item of each modality looks like (without the clip dimension): each
+#: registered spec's `item_shape`, re-exported from `binding.modality`.
+__all__ = ["ITEM_SHAPES", "describe", "prepare", "prepare_one"]
 
 
 def describe(item: Any) -> str:

@@ -164,6 +164,12 @@ _SPECS: dict[str, ModalitySpec] = {}
 _INSTANCES: dict[str, Modality] = {}
 _LOCK = threading.Lock()
 
+#: The network input (the reference's `ModalityType`) of every registered modality; kept
+#: in step with the registry (read it, never write it).
+NETWORK_INPUT: dict[Modality, str] = {}
+#: One network item's shape (without the clip dimension) of every registered modality.
+ITEM_SHAPES: dict[Modality, tuple[int, ...]] = {}
+
 
 def register_modality(spec: ModalitySpec, *, replace: bool = False) -> Modality:
     """Add `spec` to the registry and return its `Modality`.
@@ -182,6 +188,8 @@ def register_modality(spec: ModalitySpec, *, replace: bool = False) -> Modality:
         instance = _INSTANCES.get(spec.name) or Modality._intern(spec.name)
         _INSTANCES[spec.name] = instance
         _SPECS[spec.name] = spec
+        NETWORK_INPUT[instance] = spec.network_input
+        ITEM_SHAPES[instance] = spec.item_shape
         if spec.builtin:
             setattr(Modality, spec.name.upper(), instance)
         return instance
@@ -196,6 +204,8 @@ def unregister_modality(name: str) -> None:
         if spec.builtin:
             raise ValueError(f"modality {name!r} is built in and cannot be removed")
         del _SPECS[name]
+        NETWORK_INPUT.pop(_INSTANCES[name], None)
+        ITEM_SHAPES.pop(_INSTANCES[name], None)
 
 
 def modality_spec(modality: Modality | str) -> ModalitySpec:
@@ -225,56 +235,19 @@ def folder_modalities() -> dict[str, Modality]:
     return {folder: spec.modality for spec in _SPECS.values() for folder in spec.folder_names}
 
 
-class SpecView(dict[Modality, Any]):
-    """A live mapping from every registered modality to one field of its spec."""
-
-    def __init__(self, read: Callable[[ModalitySpec], Any]) -> None:
-        super().__init__()
-        self._read = read
-
-    def __missing__(self, key: Modality) -> Any:
-        return self._read(modality_spec(key))
-
-    def __contains__(self, key: object) -> bool:
-        return isinstance(key, str) and key in _SPECS
-
-    def __iter__(self) -> Iterator[Modality]:
-        return iter(list(Modality))
-
-    def __len__(self) -> int:
-        return len(_SPECS)
-
-    def items(self) -> Any:
-        return [(m, self._read(m.spec)) for m in Modality]
-
-    def keys(self) -> Any:
-        return list(Modality)
-
-    def values(self) -> Any:
-        return [self._read(m.spec) for m in Modality]
-
-    def get(self, key: Any, default: Any = None) -> Any:
-        if key in self:
-            return self[key]
-        return default
-
-
-#: The network's input key (the reference's `ModalityType`) for each user modality.
-NETWORK_INPUT: dict[Modality, str] = SpecView(lambda spec: spec.network_input)
-
 #: The base network's towers, in the reference's order.
 NETWORK_MODALITIES: tuple[str, ...] = ("vision", "text", "audio", "thermal", "depth", "imu")
 
 from binding import builtin_modalities  # noqa: E402  (registers the seven; needs the above)
 
 __all__ = [
+    "ITEM_SHAPES",
     "NETWORK_INPUT",
     "NETWORK_MODALITIES",
     "Expansion",
     "Modality",
     "ModalitySpec",
     "PreviewKind",
-    "SpecView",
     "builtin_modalities",
     "folder_modalities",
     "modality_spec",

@@ -53,6 +53,17 @@ def test_modality_is_an_open_interned_str() -> None:
         parse_modality("sonar")
     with pytest.raises(ValueError, match="built in"):
         register_modality(ModalitySpec("image", "vision", (3,), "image", preprocess=torch.tensor))
+    extra = ModalitySpec("radar", "depth", (1, 224, 224), "heat-map", preprocess=torch.tensor)
+    radar = register_modality(extra)
+    assert parse_modality("RADAR") is radar is Modality("radar") and radar in list(Modality)
+    assert NETWORK_INPUT[radar] == "depth" and ITEM_SHAPES[radar] == (1, 224, 224)
+    assert register_modality(extra) is radar  # the same spec again: a no-op
+    with pytest.raises(ValueError, match="already registered"):
+        register_modality(ModalitySpec("radar", "imu", (6, 2000), "line-plot", preprocess=abs))
+    unregister_modality("radar")
+    assert "radar" not in Modality and radar not in NETWORK_INPUT and radar not in ITEM_SHAPES
+    with pytest.raises(ValueError, match="unknown modality"):
+        parse_modality("radar")
     for bad in ("Bad", "9lives", "with-dash", "vec", "vision"):
         with pytest.raises(ValueError):
             ModalitySpec(bad, "imu", (6, 2000), "line-plot", preprocess=torch.tensor)
