@@ -199,3 +199,21 @@ def test_a_tower_of_another_base_model_is_refused(
     message = " ".join(result.output.split())  # type: ignore[attr-defined]
     assert "trained against model 'imagebind_huge'" in message
     assert "this engine's model is 'imagebind_tiny'" in message
+
+
+def test_eval_classify_reads_the_trained_modality(
+    trained: Path, tiny_settings: Settings, tmp_path: Path
+) -> None:
+    rng = np.random.default_rng(2)
+    for label, level in (("slow", 1), ("fast", 6)):
+        (tmp_path / "classes" / label).mkdir(parents=True)
+        for index in range(3):
+            np.save(tmp_path / "classes" / label / f"{index}.npy", _signal(level, rng))
+    run = tmp_path / "run.json"
+    result = _invoke(
+        "eval", "classify", str(tmp_path / "classes"), "--modality", NAME,
+        "--towers", str(trained), "-o", str(run),
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output  # type: ignore[attr-defined]
+    report = json.loads(run.read_text())
+    assert report["metrics"]["count"] == 6 and report["data"]["modality"] == NAME
