@@ -39,7 +39,8 @@ if TYPE_CHECKING:
 #: How the dashboard previews a point of a modality.
 PreviewKind = Literal["image", "audio", "video", "text", "line-plot", "heat-map"]
 
-#: A modality's name: lower-case letters, digits, `_` and `-`, starting with a letter.
+#: A modality's name: lower-case letters, digits and `_`, starting with a letter (the query
+#: grammar's names; `NAME:file` must parse).
 _NAME = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
 
 

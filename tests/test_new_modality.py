@@ -36,13 +36,12 @@ def _signal(level: int, rng: np.random.Generator) -> np.ndarray:
     return np.stack([wave, rng.normal(size=SHAPE[1])]).astype(np.float32)
 
 
-@pytest.fixture(scope="module")
-def trained(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    """A tower for the sensor, trained for a few seconds (images of a colour <-> its wave)."""
-    root = tmp_path_factory.mktemp("new_modality")
+def train_tower(root: Path) -> Path:
+    """A tower for the sensor, trained for a few seconds (images of a colour <-> its wave),
+    in `root/towers/vibration`; the environment is the tiny model's, set only meanwhile."""
     rng = np.random.default_rng(0)
     data = root / "pairs"
-    data.mkdir()
+    data.mkdir(parents=True)
     rows = ["anchor,input"]
     for index in range(32):
         level = int(rng.integers(8))
@@ -86,7 +85,12 @@ def trained(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
             ],  # fmt: skip
         )
     assert result.exit_code == 0, result.output
-    yield out
+    return out
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    yield train_tower(tmp_path_factory.mktemp("new_modality"))
     forget_tower(NAME)
 
 
