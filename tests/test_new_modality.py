@@ -221,3 +221,30 @@ def test_eval_classify_reads_the_trained_modality(
     assert result.exit_code == 0, result.output  # type: ignore[attr-defined]
     report = json.loads(run.read_text())
     assert report["metrics"]["count"] == 6 and report["data"]["modality"] == NAME
+
+
+def test_tower_folders_that_cannot_be_used_are_refused_with_reasons(
+    trained: Path, tiny_settings: Settings, tmp_path: Path
+) -> None:
+    from binding.errors import ConfigurationError
+    from binding.towers import register_towers
+
+    with pytest.raises(ConfigurationError, match="no such folder"):
+        register_towers([tmp_path / "absent"])
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(ConfigurationError, match="no trained model here"):
+        register_towers([tmp_path / "empty"])
+    twin = tmp_path / "twin"
+    twin.mkdir()
+    for file in ("spec.json", "tower.safetensors"):
+        (twin / file).write_bytes((trained / file).read_bytes())
+    register_towers([trained])
+    with pytest.raises(ConfigurationError, match=f"modality '{NAME}' is already given by"):
+        register_towers([twin])
+    spec = json.loads((twin / "spec.json").read_text())
+    (twin / "spec.json").write_text(json.dumps({**spec, "kind": "lora", "tower": {"type": "base"}}))
+    with pytest.raises(ConfigurationError, match="retrains the built-in"):
+        register_towers([twin])
+    (twin / "spec.json").write_text("{")
+    with pytest.raises(ConfigurationError, match="not a `binding train` spec"):
+        register_towers([twin])
