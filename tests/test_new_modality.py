@@ -248,3 +248,16 @@ def test_tower_folders_that_cannot_be_used_are_refused_with_reasons(
     (twin / "spec.json").write_text("{")
     with pytest.raises(ConfigurationError, match="not a `binding train` spec"):
         register_towers([twin])
+
+
+def test_doctor_checks_the_tower_folders(trained: Path, tiny_settings: Settings) -> None:
+    from binding.doctor import run_checks
+
+    good = run_checks(tiny_settings.model_copy(update={"towers": str(trained)}))
+    assert [(c.status, c.detail) for c in good if c.name == "towers"] == [
+        ("ok", f"{NAME} (2x48): {trained}")
+    ]
+    other = tiny_settings.model_copy(update={"towers": str(trained)})
+    bad = run_checks(other, model="imagebind_huge")
+    (check,) = [c for c in bad if c.name == "towers"]
+    assert check.status == "fail" and "trained against imagebind_tiny" in check.detail
