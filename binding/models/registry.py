@@ -31,7 +31,9 @@ class PreprocessConfig:
     the sizes and normalisation constants (`binding.preprocess` reads them from here).
 
     Values are those of the reference's `data.py` and the ImageBind paper (arXiv
-    2305.05665, appendix); the comments name the argument each comes from.
+    2305.05665, appendix); the comments name the argument each comes from. Every model's
+    tower `input_shape`s must be these shapes (tests/test_modality_spec.py checks each
+    registered model), since the preprocessing makes the items the towers read.
     """
 
     image_size: int = 224  # load_and_transform_vision_data: Resize(224), CenterCrop(224)
@@ -242,13 +244,9 @@ def imagebind_arch(
         tower(
             "vision",
             vision,
-            input_shape=PREPROCESS.image_shape,
+            input_shape=(3, 224, 224),
             stem=PatchStem(
-                in_channels=3,
-                kernel=(2, 14, 14),
-                stride=(2, 14, 14),
-                norm=False,
-                frames=PREPROCESS.frames_per_clip,
+                in_channels=3, kernel=(2, 14, 14), stride=(2, 14, 14), norm=False, frames=2
             ),
             bias_kv=False,
             pre_ln=True,
@@ -258,8 +256,8 @@ def imagebind_arch(
         tower(
             "text",
             text,
-            input_shape=PREPROCESS.text_shape,
-            stem=TokenStem(vocab_size=49408, context_length=PREPROCESS.context_length),
+            input_shape=(77,),
+            stem=TokenStem(vocab_size=49408, context_length=77),
             bias_kv=False,
             pre_ln=False,
             drop_path=0.0,
@@ -269,7 +267,7 @@ def imagebind_arch(
         tower(
             "audio",
             audio,
-            input_shape=PREPROCESS.audio_shape,  # 128 mel bins x 204 frames (2 s)
+            input_shape=(1, 128, 204),  # 128 mel bins x 204 frames (2 s)
             stem=PatchStem(in_channels=1, kernel=(16, 16), stride=(10, 10), norm=True),
             bias_kv=True,
             pre_ln=False,
@@ -279,7 +277,7 @@ def imagebind_arch(
         tower(
             "depth",
             depth,
-            input_shape=PREPROCESS.map_shape,
+            input_shape=(1, 224, 224),
             stem=PatchStem(in_channels=1, kernel=(16, 16), stride=(16, 16), norm=True),
             bias_kv=True,
             pre_ln=False,
@@ -289,7 +287,7 @@ def imagebind_arch(
         tower(
             "thermal",
             thermal,
-            input_shape=PREPROCESS.map_shape,
+            input_shape=(1, 224, 224),
             stem=PatchStem(in_channels=1, kernel=(16, 16), stride=(16, 16), norm=True),
             bias_kv=True,
             pre_ln=False,
@@ -299,8 +297,8 @@ def imagebind_arch(
         tower(
             "imu",
             imu,
-            input_shape=PREPROCESS.imu_shape,  # 5 s at 400 Hz: accelerometer xyz, gyroscope xyz
-            stem=ImuStem(channels=PREPROCESS.imu_channels, window=8),
+            input_shape=(6, 2000),  # 5 s at 400 Hz: accelerometer xyz, gyroscope xyz
+            stem=ImuStem(channels=6, window=8),
             bias_kv=True,
             pre_ln=False,
             drop_path=imu_drop_path,
