@@ -131,6 +131,12 @@ class Engine:
         self.model: str = spec.name
         self.dim: int = spec.embed_dim
         self._random_weights_only = spec.random_weights_only
+        from binding.towers import attach_towers, register_from_settings
+
+        # trained modalities (BINDING_TOWERS): named in queries and ingest before any encoder
+        trained = register_from_settings(self.settings, model=self.model)
+        if encoder is not None and trained:
+            attach_towers(encoder, trained)
         self.media = MediaStore(
             Path(self.settings.data_dir) / "media", max_bytes=self.settings.max_upload_bytes
         )

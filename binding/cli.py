@@ -44,6 +44,14 @@ SeedOpt = Annotated[
     int | None,
     typer.Option("--seed", help="Random weights from this seed (tests and smoke runs only)."),
 ]
+TowersOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--towers",
+        help="A `binding train` output folder (or a folder of them): adds its modality and "
+        "tower (repeat for several; added to BINDING_TOWERS).",
+    ),
+]
 DeviceOpt = Annotated[str | None, typer.Option("--device", help="auto, cpu, cuda or cuda:N.")]
 PrecisionOpt = Annotated[
     str | None, typer.Option("--precision", help="fp32, bf16, fp16 (CUDA) or int8 (CPU).")
@@ -64,8 +72,9 @@ def _warn_random_weights(model: str, seed: int | None) -> None:
 
 
 @app.command("models")
-def models_command() -> None:
-    """List the models this build knows, with their size, embedding size and license."""
+def models_command(towers: TowersOpt = None) -> None:
+    """List the models this build knows, with their size, embedding size and license, and
+    the trained towers found in BINDING_TOWERS and --towers."""
     from binding.models import list_models
     from binding.models.registry import DEFAULT_MODEL
 
@@ -84,6 +93,38 @@ def models_command() -> None:
             notes = (notes + "; " if notes else "") + "tests and smoke runs: meaningless vectors"
         table.add_row(spec.name, str(spec.embed_dim), weights, spec.license, notes)
     out.print(table)
+    _print_trained(towers)
+
+
+def _print_trained(towers: list[str] | None) -> None:
+    """The trained model folders of BINDING_TOWERS and --towers, with their metrics."""
+    from binding.towers import describe_towers
+
+    settings = Settings(**_towers(towers))  # type: ignore[arg-type]
+    if not settings.tower_folders():
+        return
+    try:
+        rows = describe_towers(settings)
+    except BindingError as exc:
+        _fail(str(exc))
+    table = Table(title="trained towers (BINDING_TOWERS, --towers)")
+    for column in ("name", "modality", "input", "anchor", "recall@1 in->anchor / anchor->in"):
+        table.add_column(column)
+    for row in rows:
+        recall = row["recall_at_1"] or {}
+        both = [recall.get("input_to_anchor"), recall.get("anchor_to_input")]
+        shown = " / ".join(f"{r:.3f}" for r in both if isinstance(r, int | float))
+        chance = row["chance"]
+        if shown and isinstance(chance, int | float):
+            shown += f" (chance {chance:.3f}, {row['validation_pairs']} pairs)"
+        table.add_row(
+            escape(row["name"]),
+            row["modality"],
+            "x".join(str(n) for n in row["input_shape"]),
+            row["anchor"],
+            shown or "-",
+        )
+    out.print(table)
 
 
 @app.command("embed")
@@ -95,6 +136,7 @@ def embed_command(
         typer.Option("--modality", help="Modality of every input; detected from bytes if unset."),
     ] = None,
     model: ModelOpt = None,
+    towers: TowersOpt = None,
     checkpoint: CheckpointOpt = None,
     seed: SeedOpt = None,
     device: DeviceOpt = None,
@@ -114,8 +156,13 @@ def embed_command(
     from binding.encoder import Encoder
     from binding.io.sniff import detect_modality
     from binding.modality import Modality, parse_modality
+    from binding.towers import register_from_settings
 
-    settings = Settings()
+    settings = Settings(**_towers(towers))  # type: ignore[arg-type]
+    try:
+        register_from_settings(settings, model=model)
+    except BindingError as exc:
+        _fail(str(exc))
     groups: dict[Modality, list[int]] = {}
     for index, item in enumerate(inputs):
         try:
@@ -223,12 +270,22 @@ def download_command(
         console.print(f"safetensors: {ensure_safetensors(path, cache_dir=settings.cache_dir)}")
 
 
+def _towers(towers: list[str] | None) -> dict[str, object]:
+    """The settings override for `--towers`: BINDING_TOWERS, then the folders given."""
+    if not towers:
+        return {}
+    configured = Settings().towers
+    return {"towers": ",".join([*([configured] if configured else []), *towers])}
+
+
 @contextlib.contextmanager
-def _engine(model: str | None = None, seed: int | None = None) -> Iterator[Engine]:
+def _engine(
+    model: str | None = None, seed: int | None = None, towers: list[str] | None = None
+) -> Iterator[Engine]:
     """An engine for the command, closed at the end; library errors become clean exits."""
     from binding import api
 
-    overrides: dict[str, object] = {}
+    overrides: dict[str, object] = _towers(towers)
     if model is not None:
         overrides["model"] = model
     if seed is not None:
@@ -326,6 +383,7 @@ def ingest_command(
     ] = True,
     as_json: JsonOpt = False,
     model: ModelOpt = None,
+    towers: TowersOpt = None,
     seed: SeedOpt = None,
 ) -> None:
     """Embed files into the store; every file ends embedded, duplicate or rejected.
@@ -333,7 +391,7 @@ def ingest_command(
     Content already stored is skipped, so an interrupted run can simply be run again.
     Exit status: 0 when no file was rejected, 2 when some were (the others are stored).
     """
-    with _engine(model, seed) as engine:
+    with _engine(model, seed, towers) as engine:
         if modality is not None:
             try:
                 parse_modality(modality)
@@ -403,10 +461,11 @@ def search_command(
     ] = False,
     as_json: JsonOpt = False,
     model: ModelOpt = None,
+    towers: TowersOpt = None,
     seed: SeedOpt = None,
 ) -> None:
     """Search the store with a composite, weighted query of any modalities."""
-    with _engine(model, seed) as engine:
+    with _engine(model, seed, towers) as engine:
         where = _search_filter(modality, tag, stream, source, after, before)
         result = engine.search(query, limit=limit, filter=where, mode=mode, explain=explain)
     if as_json:
@@ -444,9 +503,11 @@ def _print_hits(result: SearchResult, title: str | None = None) -> None:
 
 
 @app.command("info")
-def info_command(as_json: JsonOpt = False, model: ModelOpt = None) -> None:
+def info_command(
+    as_json: JsonOpt = False, model: ModelOpt = None, towers: TowersOpt = None
+) -> None:
     """The collection: model, engine, number of points per modality, data folder."""
-    with _engine(model) as engine:
+    with _engine(model, towers=towers) as engine:
         info = engine.info()
     if as_json:
         typer.echo(json.dumps(info.to_dict(), indent=2))
@@ -481,13 +542,14 @@ def delete_command(
     ] = None,
     tag: Annotated[str | None, typer.Option("--tag", help="Every point with this tag.")] = None,
     model: ModelOpt = None,
+    towers: TowersOpt = None,
 ) -> None:
     """Delete points by id, by source or by tag (exactly one)."""
     if sum(bool(x) for x in (point_id, source, tag)) != 1:
         _fail("give exactly one of --id, --source or --tag")
     if source and not source.startswith("upload:"):
         source = str(Path(source).expanduser().absolute())  # files are stored by absolute path
-    with _engine(model) as engine:
+    with _engine(model, towers=towers) as engine:
         removed = engine.delete(ids=point_id or None, source=source, tag=tag)
     console.print(f"deleted {_count(removed, 'point')}")
 
@@ -504,9 +566,10 @@ def export_command(
     ] = None,
     tag: TagOpt = None,
     model: ModelOpt = None,
+    towers: TowersOpt = None,
 ) -> None:
     """Write the points (ids, vectors and payloads) to a Parquet or JSON Lines file."""
-    with _engine(model) as engine:
+    with _engine(model, towers=towers) as engine:
         where = _search_filter(modality, tag, None, None, None, None)
         count = engine.export(path, format=export_format, filter=where)  # type: ignore[arg-type]
     console.print(f"wrote {_count(count, 'point')} to {escape(str(path))}")

@@ -31,6 +31,10 @@ out = Console()
 ModelOpt = Annotated[str | None, typer.Option("--model", "-m", help="Model name.")]
 CheckpointOpt = Annotated[str | None, typer.Option("--checkpoint", help="Path or URL of weights.")]
 SeedOpt = Annotated[int | None, typer.Option("--seed", help="Random weights from this seed.")]
+TowersOpt = Annotated[
+    list[str] | None,
+    typer.Option("--towers", help="A `binding train` output folder: adds its modality (repeat)."),
+]
 DeviceOpt = Annotated[str | None, typer.Option("--device", help="auto, cpu, cuda or cuda:N.")]
 PrecisionOpt = Annotated[
     str | None, typer.Option("--precision", help="fp32, bf16, fp16 (CUDA) or int8 (CPU).")
@@ -55,13 +59,22 @@ def _fail(message: str) -> None:
     raise typer.Exit(1)
 
 
-def _settings(**overrides: Any) -> Settings:
+def _settings(towers: list[str] | None = None, **overrides: Any) -> Settings:
+    """Settings with the options given; trained towers (BINDING_TOWERS, --towers) registered,
+    so that their modality names are known before any item is read."""
+    from binding.towers import register_from_settings
+
     chosen = {k: v for k, v in overrides.items() if v is not None}
+    if towers:
+        configured = Settings().towers
+        chosen["towers"] = ",".join([*([configured] if configured else []), *towers])
     try:
-        return Settings(**chosen)
-    except Exception as exc:  # pydantic's ValidationError: a bad --precision, say
+        settings = Settings(**chosen)
+        register_from_settings(settings)
+    except Exception as exc:  # pydantic's ValidationError (a bad --precision), a bad tower
         _fail(str(exc))
         raise
+    return settings
 
 
 def _embedder(settings: Settings, modalities: list[str], no_cache: bool) -> CachedEmbedder:
@@ -143,6 +156,7 @@ def classify_command(
     output: OutOpt = None,
     no_cache: NoCacheOpt = False,
     model: ModelOpt = None,
+    towers: TowersOpt = None,
     checkpoint: CheckpointOpt = None,
     seed: SeedOpt = None,
     device: DeviceOpt = None,
@@ -154,11 +168,16 @@ def classify_command(
     averaged per class; with --against, class prototypes are the examples of another
     modality in the same folders (audio items classified against image examples, say).
     """
-    from binding.eval.classify import DEFAULT_TEMPLATES, confusion_png, read_labelled
+    from binding.eval.classify import confusion_png, read_labelled, templates_for
     from binding.eval.runner import run_classify
 
     settings = _settings(
-        model=model, checkpoint=checkpoint, seed=seed, device=device, precision=precision
+        towers=towers,
+        model=model,
+        checkpoint=checkpoint,
+        seed=seed,
+        device=device,
+        precision=precision,
     )
     if against and not modality:
         _fail("--against needs --modality: the modality of the items to classify")
@@ -171,7 +190,7 @@ def classify_command(
     if against:
         total = len(labelled.items)  # the queries and the other modality's examples
     else:
-        chosen = template or DEFAULT_TEMPLATES[labelled.modality]
+        chosen = template or templates_for(labelled.modality)
         total = len(labelled.subset(labelled.modality).items) + len(labelled.classes) * len(chosen)
     try:
         with _bar("classifying", total) as tick:
@@ -203,6 +222,7 @@ def retrieve_command(
     output: OutOpt = None,
     no_cache: NoCacheOpt = False,
     model: ModelOpt = None,
+    towers: TowersOpt = None,
     checkpoint: CheckpointOpt = None,
     seed: SeedOpt = None,
     device: DeviceOpt = None,
@@ -213,7 +233,12 @@ def retrieve_command(
     from binding.eval.runner import run_retrieve
 
     settings = _settings(
-        model=model, checkpoint=checkpoint, seed=seed, device=device, precision=precision
+        towers=towers,
+        model=model,
+        checkpoint=checkpoint,
+        seed=seed,
+        device=device,
+        precision=precision,
     )
     try:
         loaded = read_pairs(pairs, query_modality, target_modality)
@@ -240,6 +265,7 @@ def composite_command(
     output: OutOpt = None,
     no_cache: NoCacheOpt = False,
     model: ModelOpt = None,
+    towers: TowersOpt = None,
     checkpoint: CheckpointOpt = None,
     seed: SeedOpt = None,
     device: DeviceOpt = None,
@@ -250,7 +276,12 @@ def composite_command(
     from binding.eval.runner import run_composite
 
     settings = _settings(
-        model=model, checkpoint=checkpoint, seed=seed, device=device, precision=precision
+        towers=towers,
+        model=model,
+        checkpoint=checkpoint,
+        seed=seed,
+        device=device,
+        precision=precision,
     )
     try:
         loaded = read_triples(triples, a, b, target)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 import sys
 from pathlib import Path
@@ -61,6 +62,11 @@ class Settings(BaseSettings):
     )
     batch_size: int | None = Field(
         None, ge=1, description="Items per forward pass; default: sized for the device."
+    )
+    towers: str | None = Field(
+        None,
+        description="Trained model folders (`binding train` outputs, or folders holding "
+        "them), separated by commas or the path separator: each adds its modality and tower.",
     )
 
     # --- files -------------------------------------------------------------------------
@@ -155,6 +161,17 @@ class Settings(BaseSettings):
     model_load_timeout: int = Field(
         600, ge=1, description="Seconds a worker process may take to load the model."
     )
+
+    def tower_folders(self) -> list[Path]:
+        """`towers` as folders, in order, without repeats."""
+        if not self.towers:
+            return []
+        parts = self.towers.replace(os.pathsep, ",").split(",")
+        folders: list[Path] = []
+        for part in parts:
+            if part.strip() and Path(part.strip()).expanduser() not in folders:
+                folders.append(Path(part.strip()).expanduser())
+        return folders
 
     @field_validator("device")
     @classmethod

@@ -54,6 +54,40 @@ def precision_check(settings: Settings) -> Check:
     return Check("precision", "ok", f"BINDING_PRECISION={settings.precision}; {auto}{tip}")
 
 
+def tower_checks(settings: Settings, model: str) -> list[Check]:
+    """One line per trained model folder of BINDING_TOWERS: usable with `model`, or why not."""
+    if not settings.tower_folders():
+        return []
+    from binding.errors import BindingError
+    from binding.towers import find_model_folders, read_tower
+
+    try:
+        folders = find_model_folders(settings.tower_folders())
+    except BindingError as exc:
+        return [Check("towers", "fail", str(exc))]
+    checks = []
+    for folder in folders:
+        try:
+            tower = read_tower(folder)
+        except BindingError as exc:
+            checks.append(Check("towers", "fail", str(exc)))
+            continue
+        if tower.tower_type != "array":
+            checks.append(Check("towers", "fail", f"{folder}: retrains a built-in tower"))
+        elif tower.anchor_model != model:
+            checks.append(
+                Check(
+                    "towers",
+                    "fail",
+                    f"{folder}: trained against {tower.anchor_model}, the model is {model}",
+                )
+            )
+        else:
+            shape = "x".join(map(str, tower.input_shape))
+            checks.append(Check("towers", "ok", f"{tower.modality} ({shape}): {folder}"))
+    return checks
+
+
 def run_checks(settings: Settings, *, model: str | None = None) -> list[Check]:
     """Every check `binding doctor` prints, in order."""
     checks: list[Check] = []
@@ -125,6 +159,7 @@ def run_checks(settings: Settings, *, model: str | None = None) -> list[Check]:
     except ValueError as exc:
         checks.append(Check("model", "fail", str(exc)))
         return checks
+    checks.extend(tower_checks(settings, name))
     if spec.random_weights_only or spec.url is None or spec.filename is None:
         checks.append(
             Check("model", "warn", f"{name}: random weights only, embeddings are meaningless")

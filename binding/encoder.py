@@ -19,7 +19,7 @@ import torch
 
 from binding.config import Settings
 from binding.errors import ConfigurationError, InputError
-from binding.modality import NETWORK_INPUT, Modality, parse_modality
+from binding.modality import NETWORK_MODALITIES, Modality, modality_spec, parse_modality
 from binding.precision import PrecisionChoice, resolve_precision
 
 if TYPE_CHECKING:
@@ -77,6 +77,19 @@ class Encoder:
         self._batch_size = batch_size
         self._workers = max(1, workers)
         self.network = self._place(network)
+        #: towers outside the network (trained modalities), by network input
+        self.towers: dict[str, torch.nn.Module] = {}
+
+    def has_tower(self, network_input: str) -> bool:
+        return network_input in self.towers
+
+    def add_tower(self, network_input: str, tower: torch.nn.Module) -> None:
+        """A tower outside the network (`binding.towers`): (B, *item_shape) -> unit vectors.
+
+        It runs in fp32 on the encoder's device (trained towers are small)."""
+        if network_input in NETWORK_MODALITIES:
+            raise ValueError(f"{network_input!r} is a tower of the network itself")
+        self.towers[network_input] = tower.eval().float().to(self.device)
 
     # -- construction ---------------------------------------------------------------------
 
@@ -99,20 +112,30 @@ class Encoder:
         text-only query node holds the 354 M-parameter text tower, not the 4.8 GB model.
         """
         from binding import models
+        from binding.towers import attach_towers, register_from_settings
 
         settings = settings or Settings()
         name = model or settings.model
         spec = models.get_spec(name)
+        if spec.preprocess != models.PREPROCESS:
+            # binding.preprocess implements one config; weights must never meet another
+            raise ConfigurationError(
+                f"model {name}: its preprocessing config differs from the one binding's "
+                "preprocessing implements (binding.models.registry.PREPROCESS)"
+            )
+        trained = register_from_settings(settings, model=name)  # BINDING_TOWERS / --towers
         towers = None
         if modalities is not None:
-            towers = sorted({NETWORK_INPUT[parse_modality(str(m))] for m in modalities})
+            inputs = {modality_spec(str(m)).network_input for m in modalities}
+            towers = sorted(inputs & set(NETWORK_MODALITIES))
+            trained = [t for t in trained if t.network_input in inputs]
         seed = seed if seed is not None else settings.seed
         checkpoint = checkpoint or settings.checkpoint
         random_weights = spec.random_weights_only or (seed is not None and checkpoint is None)
         network = models.build(
             name, modalities=towers, checkpoint=checkpoint, seed=seed, settings=settings
         )
-        return cls(
+        encoder = cls(
             network,
             model_name=name,
             dim=spec.embed_dim,
@@ -121,6 +144,8 @@ class Encoder:
             batch_size=batch_size or settings.batch_size,
             random_weights=random_weights,
         )
+        attach_towers(encoder, trained)
+        return encoder
 
     def _place(self, network: torch.nn.Module) -> torch.nn.Module:
         """Put the network on the device at the precision. The encoder owns the network:
@@ -153,14 +178,22 @@ class Encoder:
         """Network items per forward pass for this modality on this device."""
         if self._batch_size:
             return self._batch_size
-        key = NETWORK_INPUT[parse_modality(str(modality))]
+        key = modality_spec(str(modality)).network_input
         table = _GPU_BATCH if self.device.type == "cuda" else _CPU_BATCH
-        return table[key]
+        return table.get(key, table["depth"])  # a trained tower: small, like depth's
 
     @torch.inference_mode()
     def forward_items(self, modality: Modality | str, items: torch.Tensor) -> torch.Tensor:
         """Raw (scaled) network outputs for a batch of network items: (B, ...) -> (B, D)."""
-        key = NETWORK_INPUT[parse_modality(str(modality))]
+        key = modality_spec(str(modality)).network_input
+        tower = self.towers.get(key)
+        if tower is not None:
+            return tower(items.to(self.device).float()).float().cpu()
+        if key not in NETWORK_MODALITIES:
+            raise ConfigurationError(
+                f"no tower for modality {modality}: it is not part of {self.model_name}; "
+                "give its trained model folder (--towers DIR, BINDING_TOWERS)"
+            )
         network = cast("ImageBind", self.network)
         # embed_items never reads a 5-D batch of video clips (B, 3, 2, H, W) as (B, S, ...)
         out = network.embed_items(key, items.to(self.device))
@@ -199,7 +232,7 @@ class Encoder:
         modality = parse_modality(str(modality))
         if isinstance(inputs, str | bytes):
             raise InputError(None, "inputs must be a sequence of items, not a single str/bytes")
-        if modality is Modality.TEXT:
+        if modality.spec.prepare_batch is not None:  # text: one tokenizer call for all
             prepared: Iterator[torch.Tensor] = iter(prepare(modality, list(inputs)))
             return self._run(modality, prepared, len(inputs), progress)
         with ThreadPoolExecutor(self._workers, thread_name_prefix="binding-prepare") as pool:

@@ -15,18 +15,11 @@ import numpy as np
 import torch
 
 from binding.errors import InputError
-from binding.modality import Modality, parse_modality
+from binding.modality import ITEM_SHAPES, Modality, modality_spec
 
-#: What one network item of each modality looks like (without the clip dimension).
-ITEM_SHAPES: dict[Modality, tuple[int, ...]] = {
-    Modality.TEXT: (77,),
-    Modality.IMAGE: (3, 224, 224),
-    Modality.VIDEO: (3, 2, 224, 224),
-    Modality.AUDIO: (1, 128, 204),
-    Modality.DEPTH: (1, 224, 224),
-    Modality.THERMAL: (1, 224, 224),
-    Modality.IMU: (6, 2000),
-}
+#: What one network item of each modality looks like (without the clip dimension): each
+#: registered spec's `item_shape`, re-exported from `binding.modality`.
+__all__ = ["ITEM_SHAPES", "describe", "prepare", "prepare_one"]
 
 
 def describe(item: Any) -> str:
@@ -72,52 +65,25 @@ def prepare_one(modality: Modality, item: Any) -> torch.Tensor:
     ready = _ready_tensor(modality, item)
     if ready is not None:
         return ready.float()
+    spec = modality_spec(modality)
+    if spec.preprocess is None:
+        raise InputError(describe(item), f"cannot prepare modality {modality} one item at a time")
     source = _as_source(item)
-    if modality is Modality.IMAGE:
-        from binding.io.image import decode_image
-        from binding.preprocess.image import preprocess_image
-
-        image = decode_image(source) if source is not None else item
-        return preprocess_image(image).unsqueeze(0)
-    if modality is Modality.VIDEO:
-        from binding.preprocess.video import video_clips
-
-        return video_clips(source if source is not None else item)
-    if modality is Modality.AUDIO:
-        from binding.io.audio import decode_audio
-        from binding.preprocess.audio import preprocess_audio
-
-        audio = decode_audio(source) if source is not None else item
-        return preprocess_audio(audio)
-    if modality is Modality.DEPTH:
-        from binding.io.depth import decode_depth
-        from binding.preprocess.depth import preprocess_depth
-
-        depth = decode_depth(source) if source is not None else item
-        return preprocess_depth(depth).unsqueeze(0)
-    if modality is Modality.THERMAL:
-        from binding.io.thermal import decode_thermal
-        from binding.preprocess.thermal import preprocess_thermal
-
-        frame = decode_thermal(source) if source is not None else item
-        return preprocess_thermal(frame).unsqueeze(0)
-    if modality is Modality.IMU:
-        from binding.io.imu import decode_imu
-        from binding.preprocess.imu import imu_windows
-
-        recording = decode_imu(source) if source is not None else item
-        return torch.stack([window for _, _, window in imu_windows(recording)])
-    raise InputError(describe(item), f"cannot prepare modality {modality}")
+    if source is None or spec.decode is None:
+        decoded = source if source is not None else item
+    else:
+        decoded = spec.decode(source)
+    try:
+        return spec.preprocess(decoded)
+    except InputError as error:
+        if source is not None and error.source.startswith("<"):  # name the file, not "<array>"
+            raise InputError(describe(item), error.reason) from None
+        raise
 
 
 def prepare(modality: Modality | str, items: Sequence[Any]) -> list[torch.Tensor]:
     """Network items for each input: a list of `(S, *item_shape)` tensors, in order."""
-    modality = parse_modality(str(modality))
-    if modality is Modality.TEXT:
-        from binding.preprocess.text import tokenize
-
-        for item in items:
-            if not isinstance(item, str):
-                raise InputError(describe(item), "a text input must be a string")
-        return list(tokenize(list(items)).unsqueeze(1))
-    return [prepare_one(modality, item) for item in items]
+    spec = modality_spec(str(modality))
+    if spec.prepare_batch is not None:
+        return spec.prepare_batch(items)
+    return [prepare_one(spec.modality, item) for item in items]

@@ -43,6 +43,13 @@ DEFAULT_TEMPLATES: dict[Modality, tuple[str, ...]] = {
     Modality.TEXT: ("{}",),
 }
 
+
+def templates_for(modality: Modality) -> tuple[str, ...]:
+    """The default prompt templates of a modality; a trained modality was aligned through
+    its anchor (the image tower by default), so it gets the image prompts."""
+    return DEFAULT_TEMPLATES.get(modality) or DEFAULT_TEMPLATES[Modality.IMAGE]
+
+
 SUFFIXES: dict[Modality, tuple[str, ...]] = {
     Modality.IMAGE: (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".gif", ".tif", ".tiff"),
     Modality.VIDEO: (".mp4", ".avi", ".mov", ".mkv", ".webm"),
@@ -149,7 +156,8 @@ def read_labelled(
     for path, label in pairs:
         guessed = _guess(path)
         if wanted is not None and (
-            guessed is wanted or path.suffix.lower() in SUFFIXES.get(wanted, ())
+            guessed is wanted
+            or path.suffix.lower() in (SUFFIXES.get(wanted) or wanted.spec.suffixes)
         ):
             kind: Modality | None = wanted  # depth and thermal files are read as named
         elif wanted is not None and not mixed:
@@ -272,7 +280,7 @@ def classify(
         proto = example_prototypes(example_vectors, example_labels, len(data.classes))
     else:
         queries = data.subset(data.modality)
-        chosen = templates or DEFAULT_TEMPLATES[data.modality]
+        chosen = templates or templates_for(data.modality)
         proto = text_prototypes(embedder, data.classes, chosen, progress=progress)
     vectors, labels = _usable(
         embedder.embed(data.modality, queries.items, progress=progress), queries.labels

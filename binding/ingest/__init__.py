@@ -15,10 +15,10 @@ from binding.ingest.collect import (
     collect,
     folder_modality,
 )
+from binding.ingest.expand import MIN_TAIL_SECONDS, segment_windows
 from binding.ingest.outcomes import FAILED, FileOutcome, IngestReport, Progress, Status
 from binding.ingest.pipeline import (
     CHUNK_FILES,
-    MIN_TAIL_SECONDS,
     FilePlan,
     IngestContext,
     embed_stored_file,
@@ -27,7 +27,6 @@ from binding.ingest.pipeline import (
     ingest_items,
     ingest_paths,
     inspect_file,
-    segment_windows,
 )
 
 __all__ = [

@@ -15,21 +15,33 @@ from __future__ import annotations
 import glob as globlib
 import logging
 import os
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from binding.ingest.outcomes import FileOutcome
-from binding.modality import Modality
+from binding.modality import Modality, folder_modalities
 from binding.points import clean_tags
 
 log = logging.getLogger(__name__)
 
-#: Folder names that say what bytes cannot: a depth or thermal PNG looks like any image.
-FOLDER_MODALITIES: dict[str, Modality] = {"depth": Modality.DEPTH, "thermal": Modality.THERMAL}
 
-#: Modalities a folder name may override (those whose files look alike).
-_LOOKALIKES = frozenset({Modality.IMAGE, Modality.DEPTH, Modality.THERMAL})
+class _FolderView(Mapping[str, Modality]):
+    """Folder name -> modality, read from the registered specs on every lookup."""
+
+    def __getitem__(self, key: str) -> Modality:
+        return folder_modalities()[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(folder_modalities())
+
+    def __len__(self) -> int:
+        return len(folder_modalities())
+
+
+#: Folder names that say what bytes cannot: a depth or thermal PNG looks like any image, an
+#: array of a trained modality like any array. Each spec's `folder_names` (a live view).
+FOLDER_MODALITIES: Mapping[str, Modality] = _FolderView()
 
 #: Prefix of the `source` of uploaded content (its name is only a display string).
 UPLOAD_PREFIX = "upload:"
@@ -43,20 +55,22 @@ class FileItem:
     source: str  # the payload's `source`: an absolute path, or `upload:<name>`
     name: str  # display name
     modality: Modality | None = None  # given by the caller: skips sniffing
-    folder_modality: Modality | None = None  # from a `depth/` or `thermal/` folder
+    folder_modality: Modality | None = None  # from a folder named in a spec (`depth/`)
     tags: tuple[str, ...] = ()
     sha256: str | None = None  # known hash (a media-store file): checked, not trusted
 
 
 def folder_modality(path: Path, root: Path) -> Modality | None:
-    """The modality a folder name gives `path`: its nearest `depth/` or `thermal/` ancestor
-    from `root` (included) down, case-insensitive; None when there is none."""
+    """The modality a folder name gives `path`: its nearest ancestor named in a spec's
+    `folder_names` (`depth/`, `thermal/`...) from `root` (included) down, case-insensitive;
+    None when there is none."""
     try:
         inner = path.parent.relative_to(root).parts
     except ValueError:
         inner = ()
+    names = folder_modalities()
     for part in reversed((root.name, *inner)):
-        found = FOLDER_MODALITIES.get(part.lower())
+        found = names.get(part.lower())
         if found is not None:
             return found
     return None

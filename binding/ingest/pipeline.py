@@ -37,9 +37,10 @@ import numpy as np
 from binding.config import Settings
 from binding.errors import InputError
 from binding.ingest.collect import UPLOAD_PREFIX, FileItem, collect
+from binding.ingest.expand import generic_expansion
 from binding.ingest.outcomes import FileOutcome, IngestReport, Progress
 from binding.media import MediaStore, check_sha256, hash_file
-from binding.modality import Modality, parse_modality
+from binding.modality import Modality, modality_spec, parse_modality
 from binding.points import WHOLE, clean_tags, display_name, make_payload, point_id, segment_label
 from binding.store.base import Filter, Point
 from binding.store.space import DiskFullError, free_bytes, is_disk_full
@@ -51,9 +52,6 @@ if TYPE_CHECKING:
     from binding.store.base import Store
 
 log = logging.getLogger(__name__)
-
-#: The segment of a tail shorter than this joins the window before it (one 2 s audio clip).
-MIN_TAIL_SECONDS = 2.0
 
 #: Points looked up per store call when checking for duplicates.
 _LOOKUP_CHUNK = 256
@@ -112,7 +110,7 @@ class FilePlan:
     media: str | None = None
     #: Units decoded only when asked for, after `units` (a long video's windows); closed
     #: once consumed or dropped.
-    more: _LazyUnits | None = None
+    more: Any = None
 
     @property
     def open_units(self) -> int:
@@ -120,58 +118,12 @@ class FilePlan:
         return sum(1 for u in self.units if u.result is None or not u.result.done)
 
 
-class _LazyUnits:
-    """A video's window units, each decoded and preprocessed when the iteration reaches it."""
-
-    def __init__(self, video: Any, windows: list[tuple[float, float]]) -> None:
-        self.video = video
-        self.windows = windows
-
-    def __iter__(self) -> Iterator[_Unit]:
-        info = self.video.info
-        try:
-            for begin, finish in self.windows:
-                first = min(round(begin * info.fps), info.frame_count - 1)
-                stop = min(max(round(finish * info.fps), first + 1), info.frame_count)
-                yield _Unit(begin, finish, _video_span(self.video, first, stop))
-        finally:
-            self.close()
-
-    def close(self) -> None:
-        self.video.close()
-
-
-def _video_span(video: Any, first: int, stop: int) -> torch.Tensor:
-    """Network items of frames `first` .. `stop - 1` of an open video, as the reference cuts them."""
-    from binding.preprocess.video import clip_frame_indices, preprocess_video
-
-    fps = video.info.fps
-    indices = [[first + i for i in clip] for clip in clip_frame_indices(stop - first, fps)]
-    return preprocess_video(video.read_clips(indices), source=video.source)
-
-
-def segment_windows(duration: float, length: float) -> list[tuple[float, float]]:
-    """Windows of `length` seconds from 0, no overlap; a tail under MIN_TAIL_SECONDS joins
-    the window before it. Empty when the media fits in one window."""
-    if duration <= length:
-        return []
-    bounds: list[tuple[float, float]] = []
-    start = 0.0
-    while start < duration:
-        end = min(start + length, duration)
-        if end - start < MIN_TAIL_SECONDS and bounds:
-            bounds[-1] = (bounds[-1][0], duration)
-            break
-        bounds.append((start, end))
-        start = end
-    return bounds
-
-
 def _sniff(item: FileItem) -> tuple[Modality, str | None, str]:
     """Modality, MIME type and stored extension of a file, from its bytes (and folder).
 
-    A modality given by the caller wins; then a `depth/` or `thermal/` folder, for pictures
-    and arrays (whose bytes cannot say which they are); then the bytes alone.
+    A modality given by the caller wins; then a folder named in a spec (`depth/`,
+    `thermal/`, a trained modality's name), for files of the media categories or suffixes
+    that spec claims (bytes cannot say which map or array they are); then the bytes alone.
     """
     from binding.io.sniff import HEAD_BYTES, detect_modality, sniff
 
@@ -180,12 +132,12 @@ def _sniff(item: FileItem) -> tuple[Modality, str | None, str]:
     mime, ext = (kind.mime, kind.extension) if kind is not None else (None, "")
     if item.modality is not None:
         return item.modality, mime, ext
-    if (
-        item.folder_modality is not None
-        and kind is not None
-        and kind.category in ("image", "array")
-    ):
-        return item.folder_modality, mime, ext
+    if item.folder_modality is not None:
+        spec = modality_spec(item.folder_modality)
+        if (kind is not None and kind.category in spec.folder_categories) or (
+            item.path.suffix.lower() in spec.suffixes
+        ):
+            return item.folder_modality, mime, ext
     return detect_modality(item.path, name=item.name), mime, ext
 
 
@@ -214,110 +166,18 @@ def inspect_file(
 
 
 def expand_plan(plan: FilePlan, settings: Settings) -> None:
-    """Decode and preprocess a file into its units (whole file, then segments) and facts."""
-    from binding.inputs import prepare, prepare_one
-
-    path = plan.item.path
-    modality = plan.modality
-    facts = plan.facts
-    if modality is Modality.TEXT:
-        try:
-            text = path.read_text(encoding="utf-8")
-        except UnicodeDecodeError:
-            raise InputError(plan.item.source, "not UTF-8 text") from None
-        if not text.strip():
-            raise InputError(plan.item.source, "the text is empty")
-        facts["characters"] = len(text)
-        plan.units.append(_Unit(None, None, prepare(Modality.TEXT, [text])[0]))
-    elif modality in (Modality.IMAGE, Modality.DEPTH, Modality.THERMAL):
-        decoded = _decode_picture(modality, path)
-        facts.update(_picture_facts(decoded))
-        plan.units.append(_Unit(None, None, prepare_one(modality, decoded)))
-    elif modality is Modality.AUDIO:
-        from binding.io.audio import Audio, decode_audio
-
-        audio = decode_audio(path, name=plan.item.source)
-        duration = audio.duration_s
-        facts.update(
-            duration=round(duration, 3), sample_rate=audio.sample_rate, channels=audio.channels
-        )
-        plan.units.append(_Unit(None, None, prepare_one(modality, audio)))
-        for start, end in segment_windows(duration, settings.segment_seconds):
-            first, last = round(start * audio.sample_rate), round(end * audio.sample_rate)
-            piece = Audio(audio.samples[:, first:last], audio.sample_rate, audio.source)
-            plan.units.append(_Unit(start, end, prepare_one(modality, piece)))
-    elif modality is Modality.VIDEO:
-        from binding.io.video import decode_video
-
-        video = decode_video(
-            path,
-            name=plan.item.source,
-            max_seconds=settings.video_max_seconds,
-            max_frames=settings.video_max_frames,
-            time_budget_s=settings.video_time_budget,
-        )
-        try:
-            info = video.info
-            facts.update(
-                duration=round(info.duration_s, 3),
-                width=info.width,
-                height=info.height,
-                fps=round(info.fps, 3),
-                frames=info.frame_count,
-            )
-            plan.units.append(_Unit(None, None, _video_span(video, 0, info.frame_count)))
-            spans = segment_windows(info.duration_s, settings.segment_seconds)
-        except BaseException:
-            video.close()
-            raise
-        if spans:  # decoded later, one at a time, as the network takes them
-            plan.more = _LazyUnits(video, spans)
-        else:
-            video.close()
-    elif modality is Modality.IMU:
-        from binding.io.imu import decode_imu
-        from binding.preprocess.imu import imu_windows
-
-        recording = decode_imu(path, name=plan.item.source)
-        windows = list(imu_windows(recording))
-        if not windows:
-            raise InputError(plan.item.source, "too short for one IMU window")
-        facts.update(
-            duration=round(recording.duration_s, 3),
-            sample_rate=float(recording.sample_rate),
-            samples=int(recording.samples.shape[1]),
-        )
-        if len(windows) == 1:
-            plan.units.append(_Unit(None, None, windows[0][2].unsqueeze(0)))
-        else:
-            plan.whole_from_segments = True
-            for start, end, window in windows:
-                plan.units.append(_Unit(float(start), float(end), window.unsqueeze(0)))
-    else:  # pragma: no cover - every Modality is handled above
-        raise InputError(plan.item.source, f"cannot ingest modality {modality}")
-
-
-def _decode_picture(modality: Modality, path: Path) -> Any:
-    if modality is Modality.IMAGE:
-        from binding.io.image import decode_image
-
-        return decode_image(path)
-    if modality is Modality.DEPTH:
-        from binding.io.depth import decode_depth
-
-        return decode_depth(path)
-    from binding.io.thermal import decode_thermal
-
-    return decode_thermal(path)
-
-
-def _picture_facts(decoded: Any) -> dict[str, Any]:
-    """Width and height of a Pillow image, a `DepthMap` or an (H, W) array."""
-    size = getattr(decoded, "size", None)
-    if isinstance(size, tuple) and len(size) == 2:  # a Pillow image: (width, height)
-        return {"width": int(size[0]), "height": int(size[1])}
-    values = np.asarray(getattr(decoded, "values", decoded))  # (H, W)
-    return {"width": int(values.shape[1]), "height": int(values.shape[0])}
+    """Decode and preprocess a file into its units (whole file, then segments) and facts,
+    as its modality's spec says (`expand`, else decode + preprocess)."""
+    spec = modality_spec(plan.modality)
+    label = plan.item.source
+    if spec.expand is not None:
+        expansion = spec.expand(plan.item.path, label, settings)
+    else:
+        expansion = generic_expansion(spec, plan.item.path, label)
+    plan.facts.update(expansion.facts)
+    plan.whole_from_segments = expansion.whole_from_segments
+    plan.units.extend(_Unit(start, end, items) for start, end, items in expansion.units)
+    plan.more = expansion.more
 
 
 def _prepare(plan: FilePlan, settings: Settings) -> tuple[FilePlan, str | None]:
@@ -570,7 +430,8 @@ def _add_lazy_units(plan: FilePlan, batch: Any) -> str | None:
     if more is None:
         return None
     try:
-        for unit in more:
+        for start, end, items in more:
+            unit = _Unit(start, end, items)
             plan.units.append(unit)
             assert unit.items is not None
             unit.result = batch.add(unit.items)

@@ -24,7 +24,7 @@ import numpy as np
 from binding.errors import InputError
 from binding.io.files import csv_delimiter, read_head
 from binding.io.imu import imu_columns  # the one list of accepted IMU column names
-from binding.modality import Modality
+from binding.modality import Modality, modality_specs
 
 #: How much of a file sniffing reads (magic numbers, the npy header, a CSV header line).
 HEAD_BYTES = 8192
@@ -373,21 +373,18 @@ def detect_modality(source: Path | str | bytes, *, name: str | None = None) -> M
     hint = "give its modality (--modality; modality= in Python), or put the file under a folder named after its modality"
     if kind is None:
         raise InputError(label, f"unrecognised content (not a known media format); {hint}")
-    if kind.category == "image":
-        if kind is PNG and len(head) >= 26 and head[24] == 16 and head[25] in (0, 4):
-            raise InputError(
-                label,
-                "a 16-bit single-channel PNG is usually a depth map (or a thermal frame); " + hint,
-            )
-        return Modality.IMAGE
+    if kind is PNG and len(head) >= 26 and head[24] == 16 and head[25] in (0, 4):
+        raise InputError(
+            label,
+            "a 16-bit single-channel PNG is usually a depth map (or a thermal frame); " + hint,
+        )
     if kind.format in ("mp4", "mov", "3gp") and extension in _AUDIO_ONLY_ISO_EXTENSIONS:
         return Modality.AUDIO  # tie broken by the extension: the track list is not in the head
     if kind.format in ("webm", "matroska") and extension in _AUDIO_ONLY_MATROSKA_EXTENSIONS:
         return Modality.AUDIO
-    if kind.category == "audio":
-        return Modality.AUDIO
-    if kind.category == "video":
-        return Modality.VIDEO
+    for spec in modality_specs():  # pictures are images, sound is audio: the specs say so
+        if kind.category in spec.media_categories:
+            return spec.modality
     if kind is NPY:
         shape, dtype = _npy_shape(head, label)
         if len(shape) == 2 and 6 in shape and max(shape) > 6 and dtype.kind in "fiu":

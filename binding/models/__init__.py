@@ -16,10 +16,12 @@ from typing import TYPE_CHECKING, Any
 
 from binding.models.registry import (
     DEFAULT_MODEL,
+    PREPROCESS,
     ArchConfig,
     ImuStem,
     ModelSpec,
     PatchStem,
+    PreprocessConfig,
     RandomWeightsWarning,
     TokenStem,
     TowerConfig,
@@ -50,11 +52,13 @@ def __getattr__(name: str) -> Any:
 
 __all__ = [
     "DEFAULT_MODEL",
+    "PREPROCESS",
     "ArchConfig",
     "ImageBind",
     "ImuStem",
     "ModelSpec",
     "PatchStem",
+    "PreprocessConfig",
     "RandomWeightsWarning",
     "TokenStem",
     "TowerConfig",

@@ -1,8 +1,10 @@
 """The model registry: every number that describes a model lives here and nowhere else.
 
 A `ModelSpec` names a model, its architecture (`ArchConfig`, one `TowerConfig` per network
-input) and where its weights come from. `list_models()` and `get_spec(name)` are the only
-ways in; the network, the loader and the CLI read their numbers from the spec.
+input), its preprocessing (`PreprocessConfig`: input sizes and normalisation constants, which
+`binding.preprocess` and the modality specs read) and where its weights come from.
+`list_models()` and `get_spec(name)` are the only ways in; the network, the loader and the
+CLI read their numbers from the spec.
 """
 
 from __future__ import annotations
@@ -21,6 +23,62 @@ STEM_LN_EPS = 1e-5
 #: The text tower's learnable scale starts at 1/0.07 and is clipped at 100 (CLIP's values).
 TEXT_LOGIT_SCALE_INIT = 1 / 0.07
 MAX_LOGIT_SCALE = 100.0
+
+
+@dataclass(frozen=True)
+class PreprocessConfig:
+    """How decoded media become network items for the ImageBind family: the one home of
+    the sizes and normalisation constants (`binding.preprocess` reads them from here).
+
+    Values are those of the reference's `data.py` and the ImageBind paper (arXiv
+    2305.05665, appendix); the comments name the argument each comes from. Every model's
+    tower `input_shape`s must be these shapes (tests/test_modality_spec.py checks each
+    registered model), since the preprocessing makes the items the towers read.
+    """
+
+    image_size: int = 224  # load_and_transform_vision_data: Resize(224), CenterCrop(224)
+    clip_mean: tuple[float, float, float] = (0.48145466, 0.4578275, 0.40821073)  # CLIP
+    clip_std: tuple[float, float, float] = (0.26862954, 0.26130258, 0.27577711)
+    context_length: int = 77  # load_and_transform_text: CLIP's context
+    frames_per_clip: int = 2  # video: two-frame clips (the vision stem's time kernel)
+    num_mel_bins: int = 128  # load_and_transform_audio_data(num_mel_bins=128)
+    audio_frames: int = 204  # load_and_transform_audio_data(target_length=204)
+    audio_mean: float = -4.268  # load_and_transform_audio_data(mean=-4.268, std=9.138)
+    audio_std: float = 9.138
+    depth_mean: float = 0.0418  # Omnivore RGBD Normalize, disparity / 75 (4th channel)
+    depth_std: float = 0.0295
+    imu_channels: int = 6  # accelerometer xyz, gyroscope xyz
+    imu_rate: int = 400  # Hz
+    imu_window: int = 2000  # samples: 5 s at 400 Hz
+
+    @property
+    def image_shape(self) -> tuple[int, int, int]:
+        return (3, self.image_size, self.image_size)
+
+    @property
+    def video_shape(self) -> tuple[int, int, int, int]:
+        return (3, self.frames_per_clip, self.image_size, self.image_size)
+
+    @property
+    def text_shape(self) -> tuple[int]:
+        return (self.context_length,)
+
+    @property
+    def audio_shape(self) -> tuple[int, int, int]:
+        return (1, self.num_mel_bins, self.audio_frames)
+
+    @property
+    def map_shape(self) -> tuple[int, int, int]:
+        """Depth and thermal: one channel at the image size."""
+        return (1, self.image_size, self.image_size)
+
+    @property
+    def imu_shape(self) -> tuple[int, int]:
+        return (self.imu_channels, self.imu_window)
+
+
+#: The preprocessing of every ImageBind-family model (its weights were trained with it).
+PREPROCESS = PreprocessConfig()
 
 
 class RandomWeightsWarning(UserWarning):
@@ -154,6 +212,7 @@ class ModelSpec:
     size_bytes: int | None = None  # exact size of the download; None when not known
     sha256: str | None = None  # of the download; None when not known
     random_weights_only: bool = False
+    preprocess: PreprocessConfig = PREPROCESS  # the loader pairs weights with this
 
     @property
     def embed_dim(self) -> int:

@@ -23,6 +23,7 @@ import torch
 
 from binding.errors import InputError
 from binding.io.audio import Audio
+from binding.models.registry import PREPROCESS
 from binding.preprocess.clips import clip_windows
 
 # data.py load_and_transform_audio_data(sample_rate=16000)
@@ -32,12 +33,12 @@ AUDIO_CLIP_SECONDS = 2
 # data.py load_and_transform_audio_data(clips_per_video=3)
 AUDIO_CLIPS = 3
 # data.py load_and_transform_audio_data(num_mel_bins=128)
-NUM_MEL_BINS = 128
+NUM_MEL_BINS = PREPROCESS.num_mel_bins
 # data.py load_and_transform_audio_data(target_length=204); 2 s give 198 frames, zero-padded
-TARGET_FRAMES = 204
+TARGET_FRAMES = PREPROCESS.audio_frames
 # data.py load_and_transform_audio_data(mean=-4.268, std=9.138) (AudioSet statistics, from AST)
-AUDIO_MEAN = -4.268
-AUDIO_STD = 9.138
+AUDIO_MEAN = PREPROCESS.audio_mean
+AUDIO_STD = PREPROCESS.audio_std
 
 # waveform2melspec: frame_length=25, frame_shift=DEFAULT_AUDIO_FRAME_SHIFT_MS=10 (ms)
 FRAME_LENGTH_MS = 25.0

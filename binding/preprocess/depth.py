@@ -27,6 +27,7 @@ import torch
 
 from binding.errors import InputError
 from binding.io.depth import DepthMap
+from binding.models.registry import PREPROCESS
 from binding.preprocess.image import resize_center_crop
 
 # Kinect v1 stereo baseline, metres (Omnivore's SUN RGB-D conversion, omnivore#12)
@@ -40,8 +41,8 @@ MAX_DEPTH_M = 75.0
 MIN_DISPARITY = 0.01
 MAX_DISPARITY = 75.0
 # Normalisation of disparity / 75 (Omnivore RGBD Normalize, 4th channel)
-DEPTH_MEAN = 0.0418
-DEPTH_STD = 0.0295
+DEPTH_MEAN = PREPROCESS.depth_mean
+DEPTH_STD = PREPROCESS.depth_std
 
 
 def depth_to_disparity(

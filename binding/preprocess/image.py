@@ -19,12 +19,13 @@ from PIL import Image
 
 from binding.errors import InputError
 from binding.io.image import to_rgb
+from binding.models.registry import PREPROCESS
 
 # CLIP's RGB normalisation (OpenAI CLIP `_transform`; ImageBind `load_and_transform_vision_data`)
-CLIP_MEAN: tuple[float, float, float] = (0.48145466, 0.4578275, 0.40821073)
-CLIP_STD: tuple[float, float, float] = (0.26862954, 0.26130258, 0.27577711)
+CLIP_MEAN: tuple[float, float, float] = PREPROCESS.clip_mean
+CLIP_STD: tuple[float, float, float] = PREPROCESS.clip_std
 # Side of the square the towers see (ImageBind `Resize(224)` + `CenterCrop(224)`)
-IMAGE_SIZE = 224
+IMAGE_SIZE = PREPROCESS.image_size
 # Longest/shortest side we accept; past it the resized strip would be huge (1x100000 -> 224 x
 # 22.4 M pixels) and the centre crop would show a sliver of it anyway.
 MAX_ASPECT_RATIO = 100.0

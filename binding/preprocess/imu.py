@@ -22,10 +22,11 @@ import soxr
 import torch
 
 from binding.io.imu import MIN_IMU_SECONDS, ImuRecording
+from binding.models.registry import PREPROCESS
 
 # imagebind.md: IMU input (6, 2000) = 5 s at 400 Hz
-IMU_RATE = 400
-IMU_WINDOW = 2000
+IMU_RATE = PREPROCESS.imu_rate
+IMU_WINDOW = PREPROCESS.imu_window
 IMU_WINDOW_S = IMU_WINDOW / IMU_RATE
 
 

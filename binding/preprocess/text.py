@@ -25,11 +25,12 @@ import regex
 import torch
 
 from binding.errors import ConfigurationError, InputError
+from binding.models.registry import PREPROCESS
 
 # Special tokens and context of CLIP's text encoder (ImageBind text preprocessor, vocab 49408)
 SOT_TOKEN = 49406
 EOT_TOKEN = 49407
-CONTEXT_LENGTH = 77
+CONTEXT_LENGTH = PREPROCESS.context_length
 VOCAB_SIZE = 49408
 # CLIP uses the first 49152 - 256 - 2 merges of the file (512 byte symbols + merges + 2 = 49408)
 MERGE_COUNT = 49152 - 256 - 2

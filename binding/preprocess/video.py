@@ -20,6 +20,7 @@ import numpy as np
 import torch
 
 from binding.errors import InputError
+from binding.models.registry import PREPROCESS
 from binding.preprocess.clips import clip_windows
 from binding.preprocess.image import CLIP_MEAN, CLIP_STD
 
@@ -28,9 +29,9 @@ VIDEO_CLIP_SECONDS = 2
 # data.py load_and_transform_video_data(clips_per_video=5)
 VIDEO_CLIPS = 5
 # data.py UniformTemporalSubsample(num_samples=clip_duration): 2 frames per clip
-FRAMES_PER_CLIP = 2
+FRAMES_PER_CLIP = PREPROCESS.frames_per_clip
 # data.py ShortSideScale(224) and SpatialCrop(224, num_crops=3)
-VIDEO_SIZE = 224
+VIDEO_SIZE = PREPROCESS.image_size
 SPATIAL_CROPS = 3
 # A frame wider than this ratio would scale to a huge tensor (224 x 224 * ratio per frame)
 MAX_ASPECT_RATIO = 20.0

@@ -64,10 +64,13 @@ class TrainRequest:
 
 
 def _builtin(modality: str) -> Modality | None:
+    """The built-in modality called `modality`; None for a new one (a trained modality
+    registered from BINDING_TOWERS counts as new: its arrays train a new tower)."""
     try:
-        return parse_modality(modality)
+        found = parse_modality(modality)
     except ValueError:
         return None
+    return found if found.spec.builtin else None
 
 
 def _prepare_builtin(modality: Modality, items: list[str]) -> torch.Tensor:

@@ -3,6 +3,8 @@
 image: a thumbnail; video: a strip of frames from the matching segment and a player;
 audio: the waveform with the segment shaded, and a player starting there; depth and thermal:
 the frame in a colour map with a scale bar; IMU: six small line plots; text: a quote.
+Other registered modalities (trained arrays) get their spec's kind: a line plot of up to
+eight channels, or a heat map of the first channel.
 """
 
 from __future__ import annotations
@@ -85,7 +87,7 @@ def render(engine: Any, payload: dict[str, Any], *, key: str, compact: bool = Tr
         elif modality == "text":
             _quote(media.read_text(path))
         else:
-            _missing(f"no preview for {modality or 'unknown'} items")
+            _generic(path, modality)
     except Exception as exc:  # a preview must never take the page down
         _missing(f"preview failed: {type(exc).__name__}: {exc}"[:200])
 
@@ -211,3 +213,24 @@ def _imu(path: Path, payload: dict[str, Any]) -> None:
         first = 0
         curves = media.imu_curves(path)
     st.altair_chart(imu_chart(curves["values"], curves["step"], first), width="content")
+
+
+def _generic(path: Path, modality: str) -> None:
+    """A registered modality without a preview of its own: its spec's `preview` kind."""
+    from binding.io.arrays import decode_array
+    from binding.modality import modality_spec
+
+    try:
+        kind = modality_spec(modality).preview
+    except ValueError:
+        kind = None
+    if kind not in ("line-plot", "heat-map"):
+        _missing(f"no preview for {modality or 'unknown'} items")
+        return
+    values = decode_array(path)
+    if kind == "line-plot":
+        st.line_chart(values[:8].T, height=120)
+        return
+    plane = values[0]
+    low, high = float(plane.min()), float(plane.max())
+    st.image((plane - low) / max(high - low, 1e-12), clamp=True, width="stretch")
