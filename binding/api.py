@@ -26,7 +26,7 @@ from uuid import UUID
 
 import numpy as np
 
-from binding.config import Settings
+from binding.config import Settings, load_settings
 from binding.errors import InputError
 from binding.ingest import FileOutcome, IngestReport
 from binding.media import MediaStore
@@ -105,9 +105,9 @@ def open(settings: Settings | None = None, **overrides: Any) -> Engine:  # noqa:
     an error. Nothing heavy happens here: the model and the store open on first use.
     """
     if settings is None:
-        settings = Settings(**overrides)
+        settings = load_settings(**overrides)
     elif overrides:
-        settings = Settings(**{**settings.model_dump(), **overrides})
+        settings = load_settings(**{**settings.model_dump(), **overrides})
     return Engine(settings)
 
 
@@ -126,7 +126,7 @@ class Engine:
         a store it opened itself."""
         from binding.models.registry import get_spec
 
-        self.settings = settings or Settings()
+        self.settings = settings or load_settings()
         spec = get_spec(encoder.model_name if encoder is not None else self.settings.model)
         self.model: str = spec.name
         self.dim: int = spec.embed_dim

@@ -15,8 +15,8 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from binding.config import Settings
-from binding.errors import BindingError, InputError
+from binding.config import Settings, describe_error, load_settings
+from binding.errors import BindingError, ConfigurationError, InputError
 from binding.modality import parse_modality
 
 if TYPE_CHECKING:
@@ -33,6 +33,9 @@ app = typer.Typer(
 )
 console = Console(stderr=True)
 out = Console()
+# qdrant-client checks the server's version in a thread and warns when it cannot; an
+# unreachable BINDING_QDRANT_URL is then said once, by the error that names it.
+warnings.filterwarnings("ignore", "Failed to obtain server version", UserWarning)
 
 ModelOpt = Annotated[
     str | None, typer.Option("--model", "-m", help="Model name (see `binding models`).")
@@ -51,8 +54,18 @@ PrecisionOpt = Annotated[
 
 
 def _fail(message: str, code: int = 1) -> None:
-    console.print(f"[bold red]error:[/] {escape(message)}")
+    console.print(f"[bold red]error:[/] {escape(message)}", soft_wrap=True)
     raise typer.Exit(code)
+
+
+def _settings(**overrides: object) -> Settings:
+    """The settings from the environment (and `.env`), with `overrides`; a bad value is one
+    line naming the variable, the value and what is accepted, never a traceback."""
+    try:
+        return load_settings(**overrides)
+    except ConfigurationError as exc:
+        _fail(str(exc))
+        raise  # unreachable: _fail exits
 
 
 def _warn_random_weights(model: str, seed: int | None) -> None:
@@ -115,7 +128,7 @@ def embed_command(
     from binding.io.sniff import detect_modality
     from binding.modality import Modality, parse_modality
 
-    settings = Settings()
+    settings = _settings()
     groups: dict[Modality, list[int]] = {}
     for index, item in enumerate(inputs):
         try:
@@ -126,17 +139,20 @@ def embed_command(
             _fail(f"{item}: no such file (for texts pass --modality text)")
         groups.setdefault(kind, []).append(index)
 
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # we say it ourselves, once, below
-        encoder = Encoder.load(
-            model,
-            modalities=list(groups),
-            checkpoint=checkpoint,
-            seed=seed,
-            device=device,
-            precision=precision,  # type: ignore[arg-type]
-            settings=settings,
-        )
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # we say it ourselves, once, below
+            encoder = Encoder.load(
+                model,
+                modalities=list(groups),
+                checkpoint=checkpoint,
+                seed=seed,
+                device=device,
+                precision=precision,  # type: ignore[arg-type]
+                settings=settings,
+            )
+    except BindingError as exc:
+        _fail(str(exc))
     if encoder.random_weights:
         _warn_random_weights(encoder.model_name, seed if seed is not None else settings.seed)
 
@@ -168,7 +184,7 @@ def doctor_command(model: ModelOpt = None) -> None:
     """Check torch, the device, the cache and the checkpoint; say what is missing and how to fix it."""
     from binding.doctor import run_checks
 
-    settings = Settings()
+    settings = _settings()
     problems = 0
     table = Table(title="binding doctor", show_lines=False)
     table.add_column("check")
@@ -204,7 +220,7 @@ def download_command(
     from binding.models import get_spec
     from binding.models.checkpoint import ensure_safetensors, resolve_checkpoint
 
-    settings = Settings()
+    settings = _settings()
     spec = get_spec(model or settings.model)
     if spec.url is None or spec.filename is None:
         _fail(f"{spec.name} has no weights to download (random weights only)")
@@ -563,10 +579,15 @@ mount_commands(app)
 
 
 def main() -> None:  # pragma: no cover - console entry point wrapper
+    from pydantic import ValidationError
+
     try:
         app()
     except BindingError as exc:
-        console.print(f"[bold red]error:[/] {escape(str(exc))}")
+        console.print(f"[bold red]error:[/] {escape(str(exc))}", soft_wrap=True)
+        sys.exit(1)
+    except ValidationError as exc:  # settings built somewhere the commands did not check
+        console.print(f"[bold red]error:[/] {escape(describe_error(exc))}", soft_wrap=True)
         sys.exit(1)
 
 

@@ -15,7 +15,8 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from binding.config import Settings
+from binding.config import Settings, load_settings
+from binding.errors import ConfigurationError
 
 if TYPE_CHECKING:
     from binding.eval.cache import CachedEmbedder
@@ -51,15 +52,15 @@ COUNTS = {"count", "classes", "queries", "targets", "triples", "points", "k"}
 
 
 def _fail(message: str) -> None:
-    console.print(f"[bold red]error:[/] {escape(message)}")
+    console.print(f"[bold red]error:[/] {escape(message)}", soft_wrap=True)
     raise typer.Exit(1)
 
 
 def _settings(**overrides: Any) -> Settings:
     chosen = {k: v for k, v in overrides.items() if v is not None}
     try:
-        return Settings(**chosen)
-    except Exception as exc:  # pydantic's ValidationError: a bad --precision, say
+        return load_settings(**chosen)
+    except ConfigurationError as exc:  # a bad --precision, say: one line naming it
         _fail(str(exc))
         raise
 
@@ -348,7 +349,7 @@ def index_command(
     from binding.eval import index
     from binding.eval.report import Run
 
-    settings = Settings()
+    settings = _settings()
     with api.open(settings) as engine:
         try:
             with _bar("index recall", queries * (1 + len(ef or (16, 32, 64, 128)))) as tick:

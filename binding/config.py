@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 import sys
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any, Literal
 
@@ -154,33 +155,48 @@ def check_device(value: str) -> None:
         raise ValueError(f"{value!r} is not a device; use auto, cpu, cuda, cuda:N or mps")
 
 
-def _variable(location: tuple[int | str, ...]) -> str:
-    """`BINDING_PRECISION` for the field `precision`."""
-    return "BINDING_" + str(location[0]).upper() if location else "a BINDING_* setting"
+class SettingsError(ConfigurationError, ValueError):
+    """A bad setting, said in one line naming it (a `ValueError` too, as pydantic's was)."""
 
 
-def describe_error(error: ValidationError) -> str:
-    """One line per bad setting: the variable, the value given and what is accepted."""
+def _name(location: tuple[int | str, ...], arguments: frozenset[str]) -> str:
+    """`BINDING_PRECISION` for the field `precision` from the environment, `precision=` for
+    an argument the caller passed."""
+    if not location:
+        return "a BINDING_* setting"
+    field = str(location[0])
+    return f"{field}=" if field in arguments else "BINDING_" + field.upper()
+
+
+def describe_error(error: ValidationError, arguments: Iterable[str] = ()) -> str:
+    """One line per bad setting: the variable (or, for `arguments`, the argument), the value
+    given and what is accepted."""
+    given = frozenset(arguments)
     lines = []
     for item in error.errors():
-        name = _variable(tuple(item.get("loc", ())))
+        name = _name(tuple(item.get("loc", ())), given)
         value = item.get("input")
         if item.get("type") == "extra_forbidden":
-            lines.append(f"{name} is not a setting (from the environment or .env); remove it")
+            if name.endswith("="):
+                lines.append(f"{name} is not a setting; see `python -m binding.config --markdown`")
+            else:
+                lines.append(f"{name} is not a setting (from the environment or .env); remove it")
             continue
         reason = str(item.get("msg", "invalid")).removeprefix("Value error, ")
         reason = reason[:1].lower() + reason[1:]
-        lines.append(f"{name}={value!r} is not accepted: {reason}")
+        shown = f"{name}{value!r}" if name.endswith("=") else f"{name}={value!r}"
+        lines.append(f"{shown} is not accepted: {reason}")
     return "; ".join(lines)
 
 
 def load_settings(**overrides: Any) -> Settings:
-    """`Settings(**overrides)`, with a bad value raised as one `ConfigurationError` naming the
-    variable, the value and what is accepted (not pydantic's report)."""
+    """`Settings(**overrides)`, with a bad value raised as one `SettingsError` naming the
+    variable (or the argument, for `overrides`), the value and what is accepted (not
+    pydantic's report)."""
     try:
         return Settings(**overrides)
     except ValidationError as exc:
-        raise ConfigurationError(describe_error(exc)) from None
+        raise SettingsError(describe_error(exc, overrides)) from None
 
 
 # --- the README's configuration table, generated so it cannot drift ----------------------
