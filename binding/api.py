@@ -307,6 +307,8 @@ class Engine:
             changes["mode"] = mode
         if filter is not None:
             changes["filter"] = merge_filters(query.filter, filter)
+        if query.filter is not None or filter is not None:
+            changes["filter"] = with_stored_source(changes.get("filter", query.filter))
         if changes:
             query = replace(query, **changes)
         vectors = self.embed_query(query)  # (T, D)
@@ -387,7 +389,9 @@ class Engine:
     ) -> Iterator[Point]:
         """Stored points that match `filter`, read `batch` at a time; at most `limit`."""
         for count, point in enumerate(
-            self.store.scroll(filter=filter, with_vectors=with_vectors, batch=batch)
+            self.store.scroll(
+                filter=with_stored_source(filter), with_vectors=with_vectors, batch=batch
+            )
         ):
             if limit is not None and count >= limit:
                 return
@@ -425,7 +429,9 @@ class Engine:
             hashes = {p.payload.get("sha256") for p in store.retrieve(wanted, with_vectors=False)}
             removed = store.delete(ids=wanted)
         else:
-            where = Filter(source=source) if source else Filter(tags=frozenset({str(tag)}))
+            where = with_stored_source(Filter(source=source) if source else None) or Filter(
+                tags=frozenset({str(tag)})
+            )
             hashes = {p.payload.get("sha256") for p in store.scroll(filter=where)}
             removed = store.delete(filter=where)
         for sha256 in hashes:
@@ -465,7 +471,7 @@ class Engine:
         from binding.export import write_points
 
         return write_points(
-            self.store.scroll(filter=filter, with_vectors=True),
+            self.store.scroll(filter=with_stored_source(filter), with_vectors=True),
             Path(path),
             format=format,
             model=self.model,
@@ -500,6 +506,15 @@ class Engine:
         return f"Engine(model={self.model!r}, data_dir={str(self.settings.data_dir)!r})"
 
 
+def with_stored_source(f: Filter | None) -> Filter | None:
+    """`f` with its `source` as ingest stores it (see `binding.ingest.stored_source`)."""
+    from binding.ingest.collect import stored_source
+
+    if f is None or not isinstance(f.source, str):
+        return f
+    return replace(f, source=stored_source(f.source))
+
+
 def merge_filters(first: Filter | None, second: Filter | None) -> Filter | None:
     """A filter that holds where both hold.
 
@@ -520,6 +535,14 @@ def merge_filters(first: Filter | None, second: Filter | None) -> Filter | None:
             merged[f.name] = a | b
         elif f.name in ("modalities", "ids"):  # one value per point: any-of sets intersect
             merged[f.name] = a & b
+            if not merged[f.name]:
+                word = "modality" if f.name == "modalities" else "id"
+                raise InputError(
+                    "filter",
+                    f"{word} {', '.join(sorted(map(str, a)))} (in the query) and "
+                    f"{', '.join(sorted(map(str, b)))} (asked besides it) exclude each other: "
+                    "no point could match; keep one",
+                )
         elif f.name == "time_from":
             merged[f.name] = max(a, b)
         elif f.name == "time_to":

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import contextlib
 import json
+import re
 import sys
 import warnings
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
@@ -23,6 +24,21 @@ if TYPE_CHECKING:
     from binding.api import Engine, SearchResult
     from binding.ingest import FileOutcome, IngestReport
     from binding.store.base import Filter
+
+
+def _type_for_help(self: typer.core.TyperArgument | typer.core.TyperOption, ctx: Any) -> str | None:
+    """The value column of `--help`: nothing for a flag (typer 0.29 prints `--explain <bool>`,
+    even `--help <bool>`, as if they took a value), `<str>...` for a repeated one."""
+    if getattr(self, "is_flag", False):
+        return None
+    if self.metavar is not None:
+        return str(self.metavar)
+    shown = re.sub(r"<list\[(\w+)\]>", r"<\1>...", str(self.display_type(ctx)))
+    return shown if self.nargs == 1 or shown.endswith("...") else f"{shown}..."
+
+
+typer.core.TyperOption.display_type_rich = _type_for_help  # type: ignore[method-assign,assignment]
+typer.core.TyperArgument.display_type_rich = _type_for_help  # type: ignore[method-assign,assignment]
 
 app = typer.Typer(
     name="binding",
@@ -53,7 +69,15 @@ PrecisionOpt = Annotated[
 ]
 
 
-def _fail(message: str, code: int = 1) -> None:
+#: Exit statuses, the same in every command (docs/ingest.md, README): 2 is click's own for
+#: a usage error (an unknown option, a missing argument), so it means nothing else here.
+EXIT_ERROR = 1  # nothing was done: a bad setting, query or input, a store that will not open
+EXIT_USAGE = 2
+EXIT_REJECTED = 3  # the run finished, but some files (or windows) were rejected
+EXIT_NOTHING = 4  # the paths named no file at all (an empty folder): nothing to ingest
+
+
+def _fail(message: str, code: int = EXIT_ERROR) -> None:
     console.print(f"[bold red]error:[/] {escape(message)}", soft_wrap=True)
     raise typer.Exit(code)
 
@@ -125,16 +149,20 @@ def embed_command(
     from rich.progress import Progress
 
     from binding.encoder import Encoder
-    from binding.io.sniff import detect_modality
+    from binding.ingest.pipeline import file_modality
     from binding.modality import Modality, parse_modality
 
     settings = _settings()
     groups: dict[Modality, list[int]] = {}
     for index, item in enumerate(inputs):
-        try:
-            kind = parse_modality(modality) if modality is not None else detect_modality(Path(item))
+        if modality is None and not Path(item).is_file():
+            _fail(f"{item}: no such file (for texts pass --modality text)")
+        try:  # the modality as ingest tells it: bytes, then a depth/ or thermal/ folder
+            kind = parse_modality(modality) if modality is not None else file_modality(item)
         except (InputError, ValueError) as exc:
             _fail(str(exc))
+        if kind is Modality.TEXT and not item.strip():
+            _fail(f"input {index + 1} is an empty text; give the words to embed")
         if kind is not Modality.TEXT and not Path(item).is_file():
             _fail(f"{item}: no such file (for texts pass --modality text)")
         groups.setdefault(kind, []).append(index)
@@ -342,7 +370,8 @@ def ingest_command(
     """Embed files into the store; every file ends embedded, duplicate or rejected.
 
     Content already stored is skipped, so an interrupted run can simply be run again.
-    Exit status: 0 when no file was rejected, 2 when some were (the others are stored).
+    Exit status: 0 when no file was rejected; 3 when some were (the others are stored);
+    4 when the paths name no file (an empty folder); 1 on an error, 2 on a usage error.
     """
     with _engine(model, seed) as engine:
         if modality is not None:
@@ -357,7 +386,14 @@ def ingest_command(
         typer.echo(report.to_json())
     _print_report(report)
     if report.rejected:
-        raise typer.Exit(2)
+        raise typer.Exit(EXIT_REJECTED)
+    if not report.counts["files"]:
+        console.print(
+            f"[yellow]nothing to ingest:[/] no file in {escape(', '.join(paths))}"
+            + ("" if recursive else " (--no-recursive: sub-folders were not read)"),
+            soft_wrap=True,
+        )
+        raise typer.Exit(EXIT_NOTHING)
 
 
 def _search_filter(
@@ -380,12 +416,30 @@ def _search_filter(
     )
 
 
-@app.command("search")
+#: A query that starts with a minus, `-text:"night"` or `-0.5*image:x.jpg`: an argument,
+#: though it looks like an option (`-t ext:...` would even be read as --tag).
+_NEGATIVE_QUERY = re.compile(r"-\s*(\d[\d.]*\s*\*\s*)?[A-Za-z_]+:")
+
+
+class _QueryCommand(typer.core.TyperCommand):
+    """`binding search`: a query starting with `-` is taken as the query, not as options."""
+
+    def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
+        if "--" not in args:
+            for index, arg in enumerate(args):
+                if _NEGATIVE_QUERY.match(arg) and not arg.startswith("--"):
+                    args = [*args[:index], *args[index + 1 :], "--", arg]
+                    break
+        return super().parse_args(ctx, args)
+
+
+@app.command("search", cls=_QueryCommand)
 def search_command(
     query: Annotated[
         str,
         typer.Argument(
-            help="A composite query, e.g. '0.7*image:beach.jpg + audio:waves.wav - 0.5*text:\"people\"'."
+            help="A composite query, e.g. '0.7*image:beach.jpg + audio:waves.wav - 0.5*text:\"people\"'"
+            " (one that starts with '-', like '-text:\"night\"', works as written)."
         ),
     ],
     modality: Annotated[
@@ -416,10 +470,25 @@ def search_command(
     model: ModelOpt = None,
     seed: SeedOpt = None,
 ) -> None:
-    """Search the store with a composite, weighted query of any modalities."""
+    """Search the store with a composite, weighted query of any modalities.
+
+    `--limit` and `--mode` stand for `@ N` and `mode=` in the query; giving both with
+    different values is an error. Relative paths in `--source` and `source=` are read from
+    the working directory, as ingest stores them.
+    """
+    from binding.query import DEFAULT_LIMIT, parse_query
+
+    try:
+        parsed = parse_query(query)
+    except InputError as exc:
+        _fail(str(exc))
+    if limit is not None and parsed.limit not in (DEFAULT_LIMIT, limit):
+        _fail(f"--limit {limit} and '@ {parsed.limit}' in the query disagree; give one of them")
+    if mode is not None and parsed.mode not in ("sum", mode):
+        _fail(f"--mode {mode} and 'mode={parsed.mode}' in the query disagree; give one of them")
     with _engine(model, seed) as engine:
         where = _search_filter(modality, tag, stream, source, after, before)
-        result = engine.search(query, limit=limit, filter=where, mode=mode, explain=explain)
+        result = engine.search(parsed, limit=limit, filter=where, mode=mode, explain=explain)
     if as_json:
         typer.echo(json.dumps(result.to_dict(), indent=2, ensure_ascii=False))
         return
@@ -496,8 +565,6 @@ def delete_command(
     """Delete points by id, by source or by tag (exactly one)."""
     if sum(bool(x) for x in (point_id, source, tag)) != 1:
         _fail("give exactly one of --id, --source or --tag")
-    if source and not source.startswith("upload:"):
-        source = str(Path(source).expanduser().absolute())  # files are stored by absolute path
     with _engine(model) as engine:
         removed = engine.delete(ids=point_id or None, source=source, tag=tag)
     console.print(f"deleted {_count(removed, 'point')}")

@@ -204,7 +204,7 @@ def ingest_command(
     for reason in report.rejected:
         console.print(f"[red]rejected[/] {escape(reason)}")
     if report.rejected:
-        raise typer.Exit(2)
+        raise typer.Exit(3)  # as ingest: 3 when some of the input was rejected (2: usage)
 
 
 @stream_app.command("status")

@@ -38,6 +38,20 @@ class FileItem:
     sha256: str | None = None  # known hash (a media-store file): checked, not trusted
 
 
+def local_path(path: str | os.PathLike[str]) -> Path:
+    """A file's path as ingest stores it in `source`: `~` expanded, absolute from the working
+    directory, `.` and `..` removed by name (symbolic links are kept, not followed)."""
+    return Path(os.path.normpath(Path(path).expanduser().absolute()))
+
+
+def stored_source(source: str) -> str:
+    """`source` as ingest stores it: a file path through `local_path`, `upload:NAME` and
+    `stream:NAME` as given. The one rule for `source=` in queries, `--source` and deletes."""
+    if source.startswith((UPLOAD_PREFIX, "stream:")):
+        return source
+    return str(local_path(source))
+
+
 def folder_modality(path: Path, root: Path) -> Modality | None:
     """The modality a folder name gives `path`: its nearest `depth/` or `thermal/` ancestor
     from `root` (included) down, case-insensitive; None when there is none."""
@@ -88,10 +102,10 @@ def collect(
     missing: list[FileOutcome] = []
     seen: set[Path] = set()
     tag_tuple = tuple(clean_tags(list(tags)))
-    skipped = [Path(folder).expanduser().absolute() for folder in skip]
+    skipped = [local_path(folder) for folder in skip]
 
     def add(path: Path, root: Path) -> None:
-        resolved = path.absolute()
+        resolved = local_path(path)
         if resolved in seen or any(folder in resolved.parents for folder in skipped):
             return
         seen.add(resolved)
@@ -110,15 +124,15 @@ def collect(
         text = os.fspath(raw)
         path = Path(text).expanduser()
         if path.is_dir():
-            root = path.absolute()
+            root = local_path(path)
             for found in _walk(root, recursive):
                 add(found, root)
         elif path.is_file():
-            add(path, path.absolute().parent)
+            add(path, local_path(path).parent)
         elif _has_magic(text):
             matches = sorted(globlib.glob(os.path.expanduser(text), recursive=recursive))
             literal = Path(os.path.expanduser(text.split("*")[0].split("?")[0].split("[")[0]))
-            root = (literal if literal.is_dir() else literal.parent).absolute()
+            root = local_path(literal if literal.is_dir() else literal.parent)
             files = [Path(m) for m in matches if Path(m).is_file()]
             for m in matches:
                 if Path(m).is_dir():

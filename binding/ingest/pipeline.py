@@ -153,6 +153,25 @@ def _sniff(item: FileItem) -> tuple[Modality, str | None, str]:
     return detect_modality(item.path, name=item.name), mime, ext
 
 
+def file_modality(path: Path | str) -> Modality:
+    """The modality ingest gives one file named on its own: from its bytes, and for a
+    picture or array, a `depth/` or `thermal/` folder it sits in (`embed` follows it too).
+    Raises `InputError` when neither can tell."""
+    from binding.ingest.collect import folder_modality, local_path
+
+    resolved = local_path(path)
+    item = FileItem(
+        path=resolved,
+        source=str(resolved),
+        name=resolved.name,
+        folder_modality=folder_modality(resolved, resolved.parent),
+    )
+    try:
+        return _sniff(item)[0]
+    except OSError as exc:
+        raise InputError(path, f"cannot read: {exc.strerror or exc}") from None
+
+
 def inspect_file(
     index: int, item: FileItem, settings: Settings, model: str
 ) -> FilePlan | FileOutcome:
@@ -239,7 +258,7 @@ def expand_plan(plan: FilePlan, settings: Settings) -> None:
                 plan.units.append(_Unit(span_start, span_end, clips))
     elif modality is Modality.IMU:
         from binding.io.imu import decode_imu
-        from binding.preprocess.imu import imu_windows
+        from binding.preprocess.imu import IMU_WINDOW_S, imu_windows
 
         recording = decode_imu(path, name=plan.item.source)
         windows = list(imu_windows(recording))
@@ -250,6 +269,9 @@ def expand_plan(plan: FilePlan, settings: Settings) -> None:
             sample_rate=float(recording.sample_rate),
             samples=int(recording.samples.shape[1]),
         )
+        padded = sum(IMU_WINDOW_S - (end - start) for start, end, _ in windows)
+        if padded > 1e-3:  # a recording shorter than its windows: zeros fill the rest
+            facts["padded_s"] = round(padded, 3)
         if len(windows) == 1:
             plan.units.append(_Unit(None, None, windows[0][2].unsqueeze(0)))
         else:
