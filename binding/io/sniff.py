@@ -23,7 +23,7 @@ import numpy as np
 
 from binding.errors import InputError
 from binding.io.files import csv_delimiter, read_head
-from binding.io.imu import imu_columns  # the one list of accepted IMU column names
+from binding.io.imu import ACCEPTED_NAMES, imu_columns  # the one list of accepted IMU column names
 from binding.modality import Modality
 
 #: How much of a file sniffing reads (magic numbers, the npy header, a CSV header line).
@@ -369,10 +369,11 @@ def detect_modality(source: Path | str | bytes, *, name: str | None = None) -> M
         header = _csv_rows(head.decode("utf-8-sig", errors="replace"), 1)[0]
         if imu_columns(header) is not None:
             return Modality.IMU
-        raise InputError(
+        shown = [name.strip()[:30] for name in header[:8]] + (["..."] if len(header) > 8 else [])
+        raise InputError(  # a folder would not help: name the columns (binding.io.imu)
             label,
-            "a CSV table whose header does not name the six IMU channels "
-            "(acc_x, acc_y, acc_z, gyro_x, gyro_y, gyro_z); " + hint,
+            f"a CSV table whose header {shown} does not name the six IMU channels "
+            f"({ACCEPTED_NAMES}); rename its columns (a CSV file is read as IMU only)",
         )
     raise InputError(
         label,
