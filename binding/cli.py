@@ -611,23 +611,59 @@ def demo_data_command(
 def demo_command(
     folder: Annotated[
         Path | None,
-        typer.Option("--folder", help="Where to put the sample media; default: DATA_DIR/demo."),
+        typer.Option(
+            "--folder",
+            help="Where to put the sample media; default: DATA_DIR/demo (DATA_DIR/demo-world "
+            "for the world sample).",
+        ),
+    ] = None,
+    data: Annotated[
+        str | None,
+        typer.Option(
+            "--data",
+            help="mixed (generated media of every kind) or world (scenes of the synthetic "
+            "world); default: world for binding_mini, mixed otherwise.",
+        ),
     ] = None,
     model: ModelOpt = None,
     seed: SeedOpt = None,
 ) -> None:
-    """Generate sample media, ingest it and run a few example searches."""
-    from binding.demo import demo_queries, make_demo_data
+    """Generate sample media, ingest it and run a few example searches.
 
+    Without --model (or BINDING_MODEL) it runs on the default model when its weights are
+    cached or can be downloaded now; when not, it says so in one line (with how to get
+    them) and runs on binding_mini, on a sample of the synthetic world it was trained on.
+    """
+    from binding.demo import demo_queries, make_demo_data, make_world_demo, world_demo_queries
+    from binding.firstrun import choose_model
+
+    if data not in (None, "mixed", "world"):
+        _fail(f"--data {data!r}: use mixed or world")
+    settings = _settings()
+    choice = choose_model(settings, model) if seed is None else None
+    if choice is not None:
+        console.print(escape(choice.reason), soft_wrap=True)
+        model, seed = choice.model, choice.seed
+    world = data == "world" or (data is None and model == "binding_mini")
     with _engine(model, seed) as engine:
-        target = folder or Path(engine.settings.data_dir) / "demo"
+        target = folder or Path(engine.settings.data_dir) / ("demo-world" if world else "demo")
         console.print(f"generating sample media in {escape(str(target))}")
-        data = make_demo_data(target)
-        report = _ingest_with_progress(engine, [target])
+        if world:
+            sample = make_world_demo(target)
+            report = _ingest_with_progress(engine, [target / m for m in sample.files])
+            queries = world_demo_queries(sample)
+        else:
+            sample = make_demo_data(target)
+            report = _ingest_with_progress(engine, [target])
+            queries = demo_queries(sample)
         _print_report(report)
-        for title, text in demo_queries(data):
+        for title, text in queries:
             console.print(f"\n[bold]{escape(title)}[/]: binding search {escape(repr(text))}")
             _print_hits(engine.search(text), title=title)
+        random = (
+            " (random weights: the results are not meaningful)" if engine.random_weights else ""
+        )
+        console.print(f"\nthese searches ran on {engine.model}{random}", soft_wrap=True)
 
 
 # --- command groups in their own modules ---------------------------------------------------
