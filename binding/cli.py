@@ -149,11 +149,12 @@ def embed_command(
     from rich.progress import Progress
 
     from binding.encoder import Encoder
-    from binding.ingest.pipeline import file_modality
+    from binding.ingest.pipeline import file_modality, read_text_file
     from binding.modality import Modality, parse_modality
 
     settings = _settings()
     groups: dict[Modality, list[int]] = {}
+    texts = list(inputs)  # what the text tower reads: the input, or a text file's content
     for index, item in enumerate(inputs):
         if modality is None and not Path(item).is_file():
             _fail(f"{item}: no such file (for texts pass --modality text)")
@@ -161,7 +162,12 @@ def embed_command(
             kind = parse_modality(modality) if modality is not None else file_modality(item)
         except (InputError, ValueError) as exc:
             _fail(str(exc))
-        if kind is Modality.TEXT and not item.strip():
+        if kind is Modality.TEXT and modality is None:  # a text file: its content, one row
+            try:
+                texts[index] = read_text_file(Path(item), item)
+            except InputError as exc:
+                _fail(str(exc))
+        if kind is Modality.TEXT and not texts[index].strip():
             _fail(f"input {index + 1} is an empty text; give the words to embed")
         if kind is not Modality.TEXT and not Path(item).is_file():
             _fail(f"{item}: no such file (for texts pass --modality text)")
@@ -188,7 +194,7 @@ def embed_command(
     with Progress(console=console, transient=not sys.stderr.isatty()) as bar:
         task = bar.add_task("embedding", total=len(inputs))
         for kind, indexes in groups.items():
-            items = [inputs[i] if kind is Modality.TEXT else Path(inputs[i]) for i in indexes]
+            items = [texts[i] if kind is Modality.TEXT else Path(inputs[i]) for i in indexes]
             try:
                 vectors = encoder.embed(
                     kind,

@@ -153,6 +153,24 @@ def _sniff(item: FileItem) -> tuple[Modality, str | None, str]:
     return detect_modality(item.path, name=item.name), mime, ext
 
 
+#: Most passages one text file may give (about 50,000 words).
+MAX_PASSAGES = 1000
+
+
+def read_text_file(path: Path, source: str) -> str:
+    """A text file's content: UTF-8 (a BOM is dropped); any other encoding is an
+    `InputError` saying where the first undecodable byte is."""
+    content = path.read_bytes()
+    try:
+        return content.decode("utf-8-sig")
+    except UnicodeDecodeError as error:
+        raise InputError(
+            source,
+            f"text that is not UTF-8 (byte 0x{content[error.start]:02x} at {error.start}); "
+            "save it as UTF-8",
+        ) from None
+
+
 def file_modality(path: Path | str) -> Modality:
     """The modality ingest gives one file named on its own: from its bytes, and for a
     picture or array, a `depth/` or `thermal/` folder it sits in (`embed` follows it too).
@@ -204,14 +222,26 @@ def expand_plan(plan: FilePlan, settings: Settings) -> None:
     modality = plan.modality
     facts = plan.facts
     if modality is Modality.TEXT:
-        try:
-            text = path.read_text(encoding="utf-8")
-        except UnicodeDecodeError:
-            raise InputError(plan.item.source, "not UTF-8 text") from None
-        if not text.strip():
+        from binding.preprocess.text import split_passages
+
+        text = read_text_file(path, plan.item.source)
+        passages = split_passages(text)
+        if not passages:
             raise InputError(plan.item.source, "the text is empty")
-        facts["characters"] = len(text)
-        plan.units.append(_Unit(None, None, prepare(Modality.TEXT, [text])[0]))
+        if len(passages) > MAX_PASSAGES:
+            raise InputError(
+                plan.item.source,
+                f"{len(passages):,} passages of text, over the limit of {MAX_PASSAGES:,}; "
+                "split the file",
+            )
+        facts.update(characters=len(text), passages=len(passages))
+        if len(passages) == 1:
+            plan.units.append(_Unit(None, None, prepare(Modality.TEXT, [text])[0]))
+        else:  # a point per passage (start/end: character offsets), the whole their mean
+            plan.whole_from_segments = True
+            tokens = prepare(Modality.TEXT, [text[a:b] for a, b in passages])
+            for (a, b), items in zip(passages, tokens, strict=True):
+                plan.units.append(_Unit(float(a), float(b), items))
     elif modality in (Modality.IMAGE, Modality.DEPTH, Modality.THERMAL):
         decoded = _decode_picture(modality, path)
         facts.update(_picture_facts(decoded))
