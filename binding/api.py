@@ -187,6 +187,7 @@ class Engine:
         modality: Modality | str | None = None,
         tags: Sequence[str] = (),
         recursive: bool = True,
+        captions: bool = True,
         progress: Callable[[FileOutcome], None] | None = None,
     ) -> IngestReport:
         """Embed and store files, folders and glob patterns.
@@ -195,9 +196,16 @@ class Engine:
         file under a folder named `depth/` or `thermal/` is taken as that modality. Content
         already stored is skipped as a duplicate; a bad file is rejected with its reason and
         the others go on. `progress` is called with each file's outcome as it is known.
+        Text files become text points; with `captions` (the default) a `.txt` beside a file
+        of the same name (`photo.jpg` + `photo.txt`) is instead that file's `caption`.
         """
         return self.executor.ingest(
-            sources, modality=modality, tags=tags, recursive=recursive, progress=progress
+            sources,
+            modality=modality,
+            tags=tags,
+            recursive=recursive,
+            captions=captions,
+            progress=progress,
         )
 
     def ingest_bytes(
@@ -220,13 +228,16 @@ class Engine:
         modality: Modality | str | None = None,
         tags: Sequence[str] = (),
         recursive: bool = True,
+        captions: bool = True,
     ) -> str:
         """Start ingesting files and return the job's id (see `jobs.status`).
 
         With workers (BINDING_BROKER_URL set) this returns once the files are queued; in
         embedded mode the job runs here and is finished when this returns.
         """
-        return self.executor.submit(sources, modality=modality, tags=tags, recursive=recursive)
+        return self.executor.submit(
+            sources, modality=modality, tags=tags, recursive=recursive, captions=captions
+        )
 
     def submit_bytes(
         self,

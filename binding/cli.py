@@ -325,6 +325,7 @@ def _ingest_with_progress(
     modality: str | None = None,
     tags: Sequence[str] = (),
     recursive: bool = True,
+    captions: bool = True,
 ) -> IngestReport:
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
@@ -344,7 +345,12 @@ def _ingest_with_progress(
             bar.update(task, completed=done, description=f"{outcome.status:<9}")
 
         return engine.ingest(
-            paths, modality=modality, tags=tags, recursive=recursive, progress=advance
+            paths,
+            modality=modality,
+            tags=tags,
+            recursive=recursive,
+            captions=captions,
+            progress=advance,
         )
 
 
@@ -369,6 +375,14 @@ def ingest_command(
     recursive: Annotated[
         bool, typer.Option("--recursive/--no-recursive", help="Descend into sub-folders.")
     ] = True,
+    captions: Annotated[
+        bool,
+        typer.Option(
+            "--captions/--no-captions",
+            help="A .txt beside a file of the same name (photo.jpg + photo.txt) is its "
+            "caption, stored with it; --no-captions: a text document of its own.",
+        ),
+    ] = True,
     as_json: JsonOpt = False,
     model: ModelOpt = None,
     seed: SeedOpt = None,
@@ -386,7 +400,7 @@ def ingest_command(
             except ValueError as exc:
                 _fail(str(exc))
         report = _ingest_with_progress(
-            engine, paths, modality=modality, tags=tag or [], recursive=recursive
+            engine, paths, modality=modality, tags=tag or [], recursive=recursive, captions=captions
         )
     if as_json:
         typer.echo(report.to_json())

@@ -10,6 +10,7 @@ from typer.testing import CliRunner
 
 from binding.api import Engine
 from binding.cli import app
+from binding.demo import DemoData
 from binding.preprocess.text import PASSAGE_TOKENS, default_tokenizer, split_passages
 
 LONG = (
@@ -61,3 +62,33 @@ def test_embed_reads_a_text_file(tmp_path: Path) -> None:
     given = runner.invoke(app, ["embed", "--modality", "text", "a dog barking\n", "-o", "t.npy"])
     assert given.exit_code == 0, given.output
     np.testing.assert_allclose(np.load("file.npy"), np.load("t.npy"), atol=1e-6)
+
+
+def test_sidecar_captions_are_stored_with_their_media(
+    tiny_engine: Engine, media_folder: DemoData, tmp_path: Path
+) -> None:
+    folder = tmp_path / "set"
+    folder.mkdir()
+    beach = media_folder.root / "images" / "beach.png"
+    (folder / "0001.png").write_bytes(beach.read_bytes())
+    (folder / "0001.txt").write_text("a sandy beach under a blue sky\n", encoding="utf-8")
+    (folder / "notes.txt").write_text("packing list: towel, hat\n", encoding="utf-8")
+    report = tiny_engine.ingest([folder])
+    assert sorted(Path(o.source).name for o in report.files) == ["0001.png", "notes.txt"]
+    payloads = {p.payload["name"]: p.payload for p in tiny_engine.scroll()}
+    assert payloads["0001.png"]["caption"] == "a sandy beach under a blue sky"
+    assert payloads["notes.txt"]["modality"] == "text" and "caption" not in payloads["notes.txt"]
+
+
+def test_no_captions_makes_sidecars_documents(
+    tiny_engine: Engine, media_folder: DemoData, tmp_path: Path
+) -> None:
+    folder = tmp_path / "set"
+    folder.mkdir()
+    tone = media_folder.root / "audio" / "tone_440hz.wav"
+    (folder / "tone.wav").write_bytes(tone.read_bytes())
+    (folder / "tone.txt").write_text("a pure 440 Hz tone\n", encoding="utf-8")
+    report = tiny_engine.ingest([folder], captions=False)
+    kinds = {Path(o.source).name: o.modality for o in report.files}
+    assert kinds == {"tone.wav": "audio", "tone.txt": "text"}
+    assert all("caption" not in p.payload for p in tiny_engine.scroll())

@@ -6,7 +6,7 @@ import glob as globlib
 import logging
 import os
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from binding.ingest.outcomes import FileOutcome
@@ -36,6 +36,7 @@ class FileItem:
     folder_modality: Modality | None = None  # from a `depth/` or `thermal/` folder
     tags: tuple[str, ...] = ()
     sha256: str | None = None  # known hash (a media-store file): checked, not trusted
+    caption: str | None = None  # from a sidecar text file (`photo.jpg` + `photo.txt`)
 
 
 def local_path(path: str | os.PathLike[str]) -> Path:
@@ -94,10 +95,12 @@ def collect(
     tags: Sequence[str] = (),
     recursive: bool = True,
     skip: Sequence[Path] = (),
+    captions: bool = True,
 ) -> tuple[list[FileItem], list[FileOutcome]]:
     """Files named by `sources` (files, folders, glob patterns), and outcomes for sources
     that name nothing. Each file appears once, at its first mention; files inside a `skip`
-    folder (the engine's own media and store folders) are left out."""
+    folder (the engine's own media and store folders) are left out. With `captions`, a
+    sidecar text file is its media file's caption, not an item (`attach_captions`)."""
     items: list[FileItem] = []
     missing: list[FileOutcome] = []
     seen: set[Path] = set()
@@ -143,4 +146,52 @@ def collect(
                 add(found, root)
         else:
             missing.append(FileOutcome(text, "rejected", "no such file or folder"))
+    if captions:
+        items = attach_captions(items)
     return items, missing
+
+
+#: Sidecar caption files: `photo.jpg` + `photo.txt` (the layout of common image-text sets).
+CAPTION_SUFFIXES = frozenset({".txt", ".caption"})
+#: Largest sidecar read as a caption; a bigger text is a document of its own.
+MAX_CAPTION_BYTES = 64 * 1024
+
+
+def attach_captions(items: list[FileItem]) -> list[FileItem]:
+    """`items` with each sidecar caption (a `.txt` or `.caption` file beside a file of the
+    same name, `photo.jpg` + `photo.txt`) moved into its media file's `caption` and dropped
+    as an item. A sidecar that is not UTF-8, is empty or over `MAX_CAPTION_BYTES` stays an
+    item of its own (ingest then says what is wrong with it, or embeds it as a document)."""
+    media: dict[tuple[Path, str], list[int]] = {}
+    for position, item in enumerate(items):
+        if item.path.suffix.lower() not in CAPTION_SUFFIXES:
+            media.setdefault((item.path.parent, item.path.stem), []).append(position)
+    captions: dict[int, str] = {}
+    dropped: set[int] = set()
+    for position, item in enumerate(items):
+        if item.path.suffix.lower() not in CAPTION_SUFFIXES:
+            continue
+        owners = media.get((item.path.parent, item.path.stem))
+        if not owners:
+            continue
+        text = _caption_text(item.path)
+        if text is None:
+            continue
+        dropped.add(position)
+        for owner in owners:
+            captions[owner] = text
+    return [
+        replace(item, caption=captions[p]) if p in captions else item
+        for p, item in enumerate(items)
+        if p not in dropped
+    ]
+
+
+def _caption_text(path: Path) -> str | None:
+    try:
+        if path.stat().st_size > MAX_CAPTION_BYTES:
+            return None
+        text = path.read_bytes().decode("utf-8-sig").strip()
+    except (OSError, UnicodeDecodeError):
+        return None
+    return text or None

@@ -221,6 +221,8 @@ def expand_plan(plan: FilePlan, settings: Settings) -> None:
     path = plan.item.path
     modality = plan.modality
     facts = plan.facts
+    if plan.item.caption is not None:
+        facts["caption"] = plan.item.caption
     if modality is Modality.TEXT:
         from binding.preprocess.text import split_passages
 
@@ -620,15 +622,19 @@ def ingest_paths(
     modality: Modality | str | None = None,
     tags: Sequence[str] = (),
     recursive: bool = True,
+    captions: bool = True,
     progress: Progress | None = None,
 ) -> IngestReport:
-    """Ingest files, folders and glob patterns; see the module docstring."""
+    """Ingest files, folders and glob patterns; see the module docstring. With `captions`,
+    a text file beside a media file of the same name is that file's caption (see
+    `binding.ingest.collect`), not a document of its own."""
     kind = None if modality is None else parse_modality(str(modality))
     items, missing = collect(
         sources,
         modality=kind,
         tags=tags,
         recursive=recursive,
+        captions=captions,
         skip=[context.media.root, Path(context.settings.data_dir) / "store"],
     )
     for outcome in missing:
