@@ -107,6 +107,13 @@ def test_smaller_edges(runner: CliRunner) -> None:
     empty_text = runner.invoke(app, ["embed", "--modality", "text", "", "-o", "t.npy"])
     assert empty_text.exit_code == 1 and "empty text" in empty_text.stderr
     assert not Path("t.npy").exists()
+    fp8 = runner.invoke(
+        app, ["embed", "--precision", "fp8", "--modality", "text", "x", "-o", "t.npy"]
+    )
+    assert (
+        fp8.exit_code == 1 and "'fp8' is not accepted" in fp8.stderr and "--precision" in fp8.stderr
+    )
+    assert not Path("t.npy").exists()  # it used to run as fp32 and say fp8
     for command in (["search", "--help"], ["ingest", "--help"], ["embed", "--help"]):
         shown = runner.invoke(app, command, env={"COLUMNS": "120"})
         assert shown.exit_code == 0
