@@ -255,7 +255,10 @@ def download_command(
     from binding.models.checkpoint import ensure_safetensors, resolve_checkpoint
 
     settings = _settings()
-    spec = get_spec(model or settings.model)
+    try:
+        spec = get_spec(model or settings.model)
+    except ValueError as exc:
+        _fail(str(exc))
     if spec.url is None or spec.filename is None:
         _fail(f"{spec.name} has no weights to download (random weights only)")
         return

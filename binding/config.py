@@ -118,6 +118,14 @@ class Settings(BaseSettings):
         600, ge=1, description="Seconds a worker process may take to load the model."
     )
 
+    @field_validator("model")
+    @classmethod
+    def _known_model(cls, value: str) -> str:
+        from binding.models.registry import get_spec  # no torch: the table of specs only
+
+        get_spec(value)  # ValueError naming the models there are
+        return value
+
     @field_validator("device")
     @classmethod
     def _known_device(cls, value: str) -> str:

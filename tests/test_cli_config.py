@@ -57,6 +57,7 @@ def test_every_configuration_error_is_one_line(environment: dict[str, str], tmp_
             ["--device", "'gpu'", "cuda:N"],
         ),
         ({"BINDING_BATCH_SIZE": "0"}, ["doctor"], ["BINDING_BATCH_SIZE", "'0'", "1"]),
+        ({"BINDING_MODEL": "bogus"}, ["info"], ["BINDING_MODEL", "'bogus'", "imagebind_tiny"]),
         ({"BINDING_QDRANT_URL": url}, ["info"], ["BINDING_QDRANT_URL", url, "cannot reach"]),
     ]
     runs = [
