@@ -449,7 +449,15 @@ class _QueryCommand(typer.core.TyperCommand):
 
     def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
         if "--" not in args:
+            valued = {
+                name
+                for param in self.params
+                if isinstance(param, typer.core.TyperOption) and not param.is_flag
+                for name in param.opts
+            }
             for index, arg in enumerate(args):
+                if index and args[index - 1] in valued:
+                    continue  # the value of an option (`--tag -x:y`), not the query
                 if _NEGATIVE_QUERY.match(arg) and not arg.startswith("--"):
                     args = [*args[:index], *args[index + 1 :], "--", arg]
                     break

@@ -42,6 +42,8 @@ def test_a_query_may_start_with_a_minus(runner: CliRunner, stored: Path) -> None
     assert len(_hits(runner, '-text:"night"', "-n", "3")) == 3
     assert len(_hits(runner, "-n", "2", '-0.5*text:"night" + text:"a red circle"')) == 2
     assert len(_hits(runner, "--", '-text:"night" @ 4')) == 4
+    tagged = runner.invoke(app, ["search", "--json", "-t", "-odd:tag", '-text:"night"'])
+    assert tagged.exit_code == 0 and json.loads(tagged.stdout)["hits"] == []  # tag, then query
 
 
 def test_limit_and_mode_flags_do_not_silently_override_the_query(
