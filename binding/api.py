@@ -26,7 +26,7 @@ from uuid import UUID
 
 import numpy as np
 
-from binding.config import Settings
+from binding.config import Settings, load_settings
 from binding.errors import InputError
 from binding.ingest import FileOutcome, IngestReport
 from binding.media import MediaStore
@@ -105,9 +105,9 @@ def open(settings: Settings | None = None, **overrides: Any) -> Engine:  # noqa:
     an error. Nothing heavy happens here: the model and the store open on first use.
     """
     if settings is None:
-        settings = Settings(**overrides)
+        settings = load_settings(**overrides)
     elif overrides:
-        settings = Settings(**{**settings.model_dump(), **overrides})
+        settings = load_settings(**{**settings.model_dump(), **overrides})
     return Engine(settings)
 
 
@@ -126,7 +126,7 @@ class Engine:
         a store it opened itself."""
         from binding.models.registry import get_spec
 
-        self.settings = settings or Settings()
+        self.settings = settings or load_settings()
         spec = get_spec(encoder.model_name if encoder is not None else self.settings.model)
         self.model: str = spec.name
         self.dim: int = spec.embed_dim
@@ -193,6 +193,7 @@ class Engine:
         modality: Modality | str | None = None,
         tags: Sequence[str] = (),
         recursive: bool = True,
+        captions: bool = True,
         progress: Callable[[FileOutcome], None] | None = None,
     ) -> IngestReport:
         """Embed and store files, folders and glob patterns.
@@ -201,9 +202,16 @@ class Engine:
         file under a folder named `depth/` or `thermal/` is taken as that modality. Content
         already stored is skipped as a duplicate; a bad file is rejected with its reason and
         the others go on. `progress` is called with each file's outcome as it is known.
+        Text files become text points; with `captions` (the default) a `.txt` beside a file
+        of the same name (`photo.jpg` + `photo.txt`) is instead that file's `caption`.
         """
         return self.executor.ingest(
-            sources, modality=modality, tags=tags, recursive=recursive, progress=progress
+            sources,
+            modality=modality,
+            tags=tags,
+            recursive=recursive,
+            captions=captions,
+            progress=progress,
         )
 
     def ingest_bytes(
@@ -226,13 +234,16 @@ class Engine:
         modality: Modality | str | None = None,
         tags: Sequence[str] = (),
         recursive: bool = True,
+        captions: bool = True,
     ) -> str:
         """Start ingesting files and return the job's id (see `jobs.status`).
 
         With workers (BINDING_BROKER_URL set) this returns once the files are queued; in
         embedded mode the job runs here and is finished when this returns.
         """
-        return self.executor.submit(sources, modality=modality, tags=tags, recursive=recursive)
+        return self.executor.submit(
+            sources, modality=modality, tags=tags, recursive=recursive, captions=captions
+        )
 
     def submit_bytes(
         self,
@@ -313,6 +324,8 @@ class Engine:
             changes["mode"] = mode
         if filter is not None:
             changes["filter"] = merge_filters(query.filter, filter)
+        if query.filter is not None or filter is not None:
+            changes["filter"] = with_stored_source(changes.get("filter", query.filter))
         if changes:
             query = replace(query, **changes)
         vectors = self.embed_query(query)  # (T, D)
@@ -393,7 +406,9 @@ class Engine:
     ) -> Iterator[Point]:
         """Stored points that match `filter`, read `batch` at a time; at most `limit`."""
         for count, point in enumerate(
-            self.store.scroll(filter=filter, with_vectors=with_vectors, batch=batch)
+            self.store.scroll(
+                filter=with_stored_source(filter), with_vectors=with_vectors, batch=batch
+            )
         ):
             if limit is not None and count >= limit:
                 return
@@ -431,7 +446,9 @@ class Engine:
             hashes = {p.payload.get("sha256") for p in store.retrieve(wanted, with_vectors=False)}
             removed = store.delete(ids=wanted)
         else:
-            where = Filter(source=source) if source else Filter(tags=frozenset({str(tag)}))
+            where = with_stored_source(Filter(source=source) if source else None) or Filter(
+                tags=frozenset({str(tag)})
+            )
             hashes = {p.payload.get("sha256") for p in store.scroll(filter=where)}
             removed = store.delete(filter=where)
         for sha256 in hashes:
@@ -471,7 +488,7 @@ class Engine:
         from binding.export import write_points
 
         return write_points(
-            self.store.scroll(filter=filter, with_vectors=True),
+            self.store.scroll(filter=with_stored_source(filter), with_vectors=True),
             Path(path),
             format=format,
             model=self.model,
@@ -506,6 +523,15 @@ class Engine:
         return f"Engine(model={self.model!r}, data_dir={str(self.settings.data_dir)!r})"
 
 
+def with_stored_source(f: Filter | None) -> Filter | None:
+    """`f` with its `source` as ingest stores it (see `binding.ingest.stored_source`)."""
+    from binding.ingest.collect import stored_source
+
+    if f is None or not isinstance(f.source, str):
+        return f
+    return replace(f, source=stored_source(f.source))
+
+
 def merge_filters(first: Filter | None, second: Filter | None) -> Filter | None:
     """A filter that holds where both hold.
 
@@ -526,6 +552,14 @@ def merge_filters(first: Filter | None, second: Filter | None) -> Filter | None:
             merged[f.name] = a | b
         elif f.name in ("modalities", "ids"):  # one value per point: any-of sets intersect
             merged[f.name] = a & b
+            if not merged[f.name]:
+                word = "modality" if f.name == "modalities" else "id"
+                raise InputError(
+                    "filter",
+                    f"{word} {', '.join(sorted(map(str, a)))} (in the query) and "
+                    f"{', '.join(sorted(map(str, b)))} (asked besides it) exclude each other: "
+                    "no point could match; keep one",
+                )
         elif f.name == "time_from":
             merged[f.name] = max(a, b)
         elif f.name == "time_to":

@@ -4,25 +4,41 @@ from __future__ import annotations
 
 import contextlib
 import json
+import re
 import sys
 import warnings
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from binding.config import Settings
-from binding.errors import BindingError, InputError
+from binding.config import Settings, describe_error, load_settings
+from binding.errors import BindingError, ConfigurationError, InputError
 from binding.modality import parse_modality
 
 if TYPE_CHECKING:
     from binding.api import Engine, SearchResult
     from binding.ingest import FileOutcome, IngestReport
     from binding.store.base import Filter
+
+
+def _type_for_help(self: typer.core.TyperArgument | typer.core.TyperOption, ctx: Any) -> str | None:
+    """The value column of `--help`: nothing for a flag (typer 0.29 prints `--explain <bool>`,
+    even `--help <bool>`, as if they took a value), `<str>...` for a repeated one."""
+    if getattr(self, "is_flag", False):
+        return None
+    if self.metavar is not None:
+        return str(self.metavar)
+    shown = re.sub(r"<list\[(\w+)\]>", r"<\1>...", str(self.display_type(ctx)))
+    return shown if self.nargs == 1 or shown.endswith("...") else f"{shown}..."
+
+
+typer.core.TyperOption.display_type_rich = _type_for_help  # type: ignore[method-assign,assignment]
+typer.core.TyperArgument.display_type_rich = _type_for_help  # type: ignore[method-assign,assignment]
 
 app = typer.Typer(
     name="binding",
@@ -33,6 +49,9 @@ app = typer.Typer(
 )
 console = Console(stderr=True)
 out = Console()
+# qdrant-client checks the server's version in a thread and warns when it cannot; an
+# unreachable BINDING_QDRANT_URL is then said once, by the error that names it.
+warnings.filterwarnings("ignore", "Failed to obtain server version", UserWarning)
 
 ModelOpt = Annotated[
     str | None, typer.Option("--model", "-m", help="Model name (see `binding models`).")
@@ -58,9 +77,28 @@ PrecisionOpt = Annotated[
 ]
 
 
-def _fail(message: str, code: int = 1) -> None:
-    console.print(f"[bold red]error:[/] {escape(message)}")
+#: Exit statuses, the same in every command (docs/ingest.md, README): 2 is click's own for
+#: a usage error (an unknown option, a missing argument), so it means nothing else here.
+EXIT_ERROR = 1  # nothing was done: a bad setting, query or input, a store that will not open
+EXIT_USAGE = 2
+EXIT_REJECTED = 3  # the run finished, but some files (or windows) were rejected
+EXIT_NOTHING = 4  # the paths named no file at all (an empty folder): nothing to ingest
+EXIT_FAILED = 5  # some files failed for our infrastructure's reasons: `binding jobs retry`
+
+
+def _fail(message: str, code: int = EXIT_ERROR) -> None:
+    console.print(f"[bold red]error:[/] {escape(message)}", soft_wrap=True)
     raise typer.Exit(code)
+
+
+def _settings(**overrides: object) -> Settings:
+    """The settings from the environment (and `.env`), with `overrides`; a bad value is one
+    line naming the variable, the value and what is accepted, never a traceback."""
+    try:
+        return load_settings(**overrides)
+    except ConfigurationError as exc:
+        _fail(str(exc))
+        raise  # unreachable: _fail exits
 
 
 def _warn_random_weights(model: str, seed: int | None) -> None:
@@ -154,36 +192,50 @@ def embed_command(
     from rich.progress import Progress
 
     from binding.encoder import Encoder
-    from binding.io.sniff import detect_modality
+    from binding.ingest.expand import read_text_file
+    from binding.ingest.pipeline import file_modality
     from binding.modality import Modality, parse_modality
     from binding.towers import register_from_settings
 
-    settings = Settings(**_towers(towers))  # type: ignore[arg-type]
+    settings = _settings(**_towers(towers))
     try:
         register_from_settings(settings, model=model)
     except BindingError as exc:
         _fail(str(exc))
     groups: dict[Modality, list[int]] = {}
+    texts = list(inputs)  # what the text tower reads: the input, or a text file's content
     for index, item in enumerate(inputs):
-        try:
-            kind = parse_modality(modality) if modality is not None else detect_modality(Path(item))
+        if modality is None and not Path(item).is_file():
+            _fail(f"{item}: no such file (for texts pass --modality text)")
+        try:  # the modality as ingest tells it: bytes, then a depth/ or thermal/ folder
+            kind = parse_modality(modality) if modality is not None else file_modality(item)
         except (InputError, ValueError) as exc:
             _fail(str(exc))
+        if kind is Modality.TEXT and modality is None:  # a text file: its content, one row
+            try:
+                texts[index] = read_text_file(Path(item), item)
+            except InputError as exc:
+                _fail(str(exc))
+        if kind is Modality.TEXT and not texts[index].strip():
+            _fail(f"input {index + 1} is an empty text; give the words to embed")
         if kind is not Modality.TEXT and not Path(item).is_file():
             _fail(f"{item}: no such file (for texts pass --modality text)")
         groups.setdefault(kind, []).append(index)
 
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # we say it ourselves, once, below
-        encoder = Encoder.load(
-            model,
-            modalities=list(groups),
-            checkpoint=checkpoint,
-            seed=seed,
-            device=device,
-            precision=precision,  # type: ignore[arg-type]
-            settings=settings,
-        )
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # we say it ourselves, once, below
+            encoder = Encoder.load(
+                model,
+                modalities=list(groups),
+                checkpoint=checkpoint,
+                seed=seed,
+                device=device,
+                precision=precision,  # type: ignore[arg-type]
+                settings=settings,
+            )
+    except BindingError as exc:
+        _fail(str(exc))
     if encoder.random_weights:
         _warn_random_weights(encoder.model_name, seed if seed is not None else settings.seed)
 
@@ -191,7 +243,7 @@ def embed_command(
     with Progress(console=console, transient=not sys.stderr.isatty()) as bar:
         task = bar.add_task("embedding", total=len(inputs))
         for kind, indexes in groups.items():
-            items = [inputs[i] if kind is Modality.TEXT else Path(inputs[i]) for i in indexes]
+            items = [texts[i] if kind is Modality.TEXT else Path(inputs[i]) for i in indexes]
             try:
                 vectors = encoder.embed(
                     kind,
@@ -215,7 +267,7 @@ def doctor_command(model: ModelOpt = None) -> None:
     """Check torch, the device, the cache and the checkpoint; say what is missing and how to fix it."""
     from binding.doctor import run_checks
 
-    settings = Settings()
+    settings = _settings()
     problems = 0
     table = Table(title="binding doctor", show_lines=False)
     table.add_column("check")
@@ -251,8 +303,11 @@ def download_command(
     from binding.models import get_spec
     from binding.models.checkpoint import ensure_safetensors, resolve_checkpoint
 
-    settings = Settings()
-    spec = get_spec(model or settings.model)
+    settings = _settings()
+    try:
+        spec = get_spec(model or settings.model)
+    except ValueError as exc:
+        _fail(str(exc))
     if spec.url is None or spec.filename is None:
         _fail(f"{spec.name} has no weights to download (random weights only)")
         return
@@ -337,6 +392,7 @@ def _ingest_with_progress(
     modality: str | None = None,
     tags: Sequence[str] = (),
     recursive: bool = True,
+    captions: bool = True,
 ) -> IngestReport:
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
@@ -356,7 +412,12 @@ def _ingest_with_progress(
             bar.update(task, completed=done, description=f"{outcome.status:<9}")
 
         return engine.ingest(
-            paths, modality=modality, tags=tags, recursive=recursive, progress=advance
+            paths,
+            modality=modality,
+            tags=tags,
+            recursive=recursive,
+            captions=captions,
+            progress=advance,
         )
 
 
@@ -381,6 +442,14 @@ def ingest_command(
     recursive: Annotated[
         bool, typer.Option("--recursive/--no-recursive", help="Descend into sub-folders.")
     ] = True,
+    captions: Annotated[
+        bool,
+        typer.Option(
+            "--captions/--no-captions",
+            help="A .txt beside a file of the same name (photo.jpg + photo.txt) is its "
+            "caption, stored with it; --no-captions: a text document of its own.",
+        ),
+    ] = True,
     as_json: JsonOpt = False,
     model: ModelOpt = None,
     towers: TowersOpt = None,
@@ -389,7 +458,9 @@ def ingest_command(
     """Embed files into the store; every file ends embedded, duplicate or rejected.
 
     Content already stored is skipped, so an interrupted run can simply be run again.
-    Exit status: 0 when no file was rejected, 2 when some were (the others are stored).
+    Exit status: 0 when no file was rejected; 3 when some were (the others are stored);
+    4 when the paths name no file (an empty folder); 5 when some failed for reasons not
+    theirs (`binding jobs retry`); 1 on an error, 2 on a usage error.
     """
     with _engine(model, seed, towers) as engine:
         if modality is not None:
@@ -398,13 +469,22 @@ def ingest_command(
             except ValueError as exc:
                 _fail(str(exc))
         report = _ingest_with_progress(
-            engine, paths, modality=modality, tags=tag or [], recursive=recursive
+            engine, paths, modality=modality, tags=tag or [], recursive=recursive, captions=captions
         )
     if as_json:
         typer.echo(report.to_json())
     _print_report(report)
-    if report.rejected or report.failed:
-        raise typer.Exit(2)
+    if report.failed:  # our infrastructure, not the files: `binding jobs retry` resends them
+        raise typer.Exit(EXIT_FAILED)
+    if report.rejected:
+        raise typer.Exit(EXIT_REJECTED)
+    if not report.counts["files"]:
+        console.print(
+            f"[yellow]nothing to ingest:[/] no file in {escape(', '.join(paths))}"
+            + ("" if recursive else " (--no-recursive: sub-folders were not read)"),
+            soft_wrap=True,
+        )
+        raise typer.Exit(EXIT_NOTHING)
 
 
 def _search_filter(
@@ -427,12 +507,38 @@ def _search_filter(
     )
 
 
-@app.command("search")
+#: A query that starts with a minus, `-text:"night"` or `-0.5*image:x.jpg`: an argument,
+#: though it looks like an option (`-t ext:...` would even be read as --tag).
+_NEGATIVE_QUERY = re.compile(r"-\s*(\d[\d.]*\s*\*\s*)?[A-Za-z_]+:")
+
+
+class _QueryCommand(typer.core.TyperCommand):
+    """`binding search`: a query starting with `-` is taken as the query, not as options."""
+
+    def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
+        if "--" not in args:
+            valued = {
+                name
+                for param in self.params
+                if isinstance(param, typer.core.TyperOption) and not param.is_flag
+                for name in param.opts
+            }
+            for index, arg in enumerate(args):
+                if index and args[index - 1] in valued:
+                    continue  # the value of an option (`--tag -x:y`), not the query
+                if _NEGATIVE_QUERY.match(arg) and not arg.startswith("--"):
+                    args = [*args[:index], *args[index + 1 :], "--", arg]
+                    break
+        return super().parse_args(ctx, args)
+
+
+@app.command("search", cls=_QueryCommand)
 def search_command(
     query: Annotated[
         str,
         typer.Argument(
-            help="A composite query, e.g. '0.7*image:beach.jpg + audio:waves.wav - 0.5*text:\"people\"'."
+            help="A composite query, e.g. '0.7*image:beach.jpg + audio:waves.wav - 0.5*text:\"people\"'"
+            " (one that starts with '-', like '-text:\"night\"', works as written)."
         ),
     ],
     modality: Annotated[
@@ -464,10 +570,25 @@ def search_command(
     towers: TowersOpt = None,
     seed: SeedOpt = None,
 ) -> None:
-    """Search the store with a composite, weighted query of any modalities."""
+    """Search the store with a composite, weighted query of any modalities.
+
+    `--limit` and `--mode` stand for `@ N` and `mode=` in the query; giving both with
+    different values is an error. Relative paths in `--source` and `source=` are read from
+    the working directory, as ingest stores them.
+    """
+    from binding.query import DEFAULT_LIMIT, parse_query
+
+    try:
+        parsed = parse_query(query)
+    except InputError as exc:
+        _fail(str(exc))
+    if limit is not None and parsed.limit not in (DEFAULT_LIMIT, limit):
+        _fail(f"--limit {limit} and '@ {parsed.limit}' in the query disagree; give one of them")
+    if mode is not None and parsed.mode not in ("sum", mode):
+        _fail(f"--mode {mode} and 'mode={parsed.mode}' in the query disagree; give one of them")
     with _engine(model, seed, towers) as engine:
         where = _search_filter(modality, tag, stream, source, after, before)
-        result = engine.search(query, limit=limit, filter=where, mode=mode, explain=explain)
+        result = engine.search(parsed, limit=limit, filter=where, mode=mode, explain=explain)
     if as_json:
         typer.echo(json.dumps(result.to_dict(), indent=2, ensure_ascii=False))
         return
@@ -547,8 +668,6 @@ def delete_command(
     """Delete points by id, by source or by tag (exactly one)."""
     if sum(bool(x) for x in (point_id, source, tag)) != 1:
         _fail("give exactly one of --id, --source or --tag")
-    if source and not source.startswith("upload:"):
-        source = str(Path(source).expanduser().absolute())  # files are stored by absolute path
     with _engine(model, towers=towers) as engine:
         removed = engine.delete(ids=point_id or None, source=source, tag=tag)
     console.print(f"deleted {_count(removed, 'point')}")
@@ -596,23 +715,59 @@ def demo_data_command(
 def demo_command(
     folder: Annotated[
         Path | None,
-        typer.Option("--folder", help="Where to put the sample media; default: DATA_DIR/demo."),
+        typer.Option(
+            "--folder",
+            help="Where to put the sample media; default: DATA_DIR/demo (DATA_DIR/demo-world "
+            "for the world sample).",
+        ),
+    ] = None,
+    data: Annotated[
+        str | None,
+        typer.Option(
+            "--data",
+            help="mixed (generated media of every kind) or world (scenes of the synthetic "
+            "world); default: world for binding_mini, mixed otherwise.",
+        ),
     ] = None,
     model: ModelOpt = None,
     seed: SeedOpt = None,
 ) -> None:
-    """Generate sample media, ingest it and run a few example searches."""
-    from binding.demo import demo_queries, make_demo_data
+    """Generate sample media, ingest it and run a few example searches.
 
+    Without --model (or BINDING_MODEL) it runs on the default model when its weights are
+    cached or can be downloaded now; when not, it says so in one line (with how to get
+    them) and runs on binding_mini, on a sample of the synthetic world it was trained on.
+    """
+    from binding.demo import demo_queries, make_demo_data, make_world_demo, world_demo_queries
+    from binding.firstrun import choose_model
+
+    if data not in (None, "mixed", "world"):
+        _fail(f"--data {data!r}: use mixed or world")
+    settings = _settings()
+    choice = choose_model(settings, model) if seed is None else None
+    if choice is not None:
+        console.print(escape(choice.reason), soft_wrap=True)
+        model, seed = choice.model, choice.seed
+    world = data == "world" or (data is None and model == "binding_mini")
     with _engine(model, seed) as engine:
-        target = folder or Path(engine.settings.data_dir) / "demo"
+        target = folder or Path(engine.settings.data_dir) / ("demo-world" if world else "demo")
         console.print(f"generating sample media in {escape(str(target))}")
-        data = make_demo_data(target)
-        report = _ingest_with_progress(engine, [target])
+        if world:
+            sample = make_world_demo(target)
+            report = _ingest_with_progress(engine, [target / m for m in sample.files])
+            queries = world_demo_queries(sample)
+        else:
+            sample = make_demo_data(target)
+            report = _ingest_with_progress(engine, [target])
+            queries = demo_queries(sample)
         _print_report(report)
-        for title, text in demo_queries(data):
+        for title, text in queries:
             console.print(f"\n[bold]{escape(title)}[/]: binding search {escape(repr(text))}")
             _print_hits(engine.search(text), title=title)
+        random = (
+            " (random weights: the results are not meaningful)" if engine.random_weights else ""
+        )
+        console.print(f"\nthese searches ran on {engine.model}{random}", soft_wrap=True)
 
 
 # --- command groups in their own modules ---------------------------------------------------
@@ -633,10 +788,15 @@ mount_commands(app)
 
 
 def main() -> None:  # pragma: no cover - console entry point wrapper
+    from pydantic import ValidationError
+
     try:
         app()
     except BindingError as exc:
-        console.print(f"[bold red]error:[/] {escape(str(exc))}")
+        console.print(f"[bold red]error:[/] {escape(str(exc))}", soft_wrap=True)
+        sys.exit(1)
+    except ValidationError as exc:  # settings built somewhere the commands did not check
+        console.print(f"[bold red]error:[/] {escape(describe_error(exc))}", soft_wrap=True)
         sys.exit(1)
 
 

@@ -15,7 +15,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from binding.config import Settings
+from binding.config import Settings, load_settings
 
 if TYPE_CHECKING:
     from binding.eval.cache import CachedEmbedder
@@ -55,7 +55,7 @@ COUNTS = {"count", "classes", "queries", "targets", "triples", "points", "k"}
 
 
 def _fail(message: str) -> None:
-    console.print(f"[bold red]error:[/] {escape(message)}")
+    console.print(f"[bold red]error:[/] {escape(message)}", soft_wrap=True)
     raise typer.Exit(1)
 
 
@@ -69,9 +69,9 @@ def _settings(towers: list[str] | None = None, **overrides: Any) -> Settings:
         configured = Settings().towers
         chosen["towers"] = ",".join([*([configured] if configured else []), *towers])
     try:
-        settings = Settings(**chosen)
+        settings = load_settings(**chosen)
         register_from_settings(settings)
-    except Exception as exc:  # pydantic's ValidationError (a bad --precision), a bad tower
+    except Exception as exc:  # a bad --precision (one line naming it), a bad tower folder
         _fail(str(exc))
         raise
     return settings
@@ -387,7 +387,7 @@ def index_command(
     from binding.eval import index
     from binding.eval.report import Run
 
-    settings = Settings()
+    settings = _settings()
     with api.open(settings) as engine:
         try:
             with _bar("index recall", queries * (1 + len(ef or (16, 32, 64, 128)))) as tick:

@@ -69,19 +69,24 @@ SeedOpt = Annotated[
 
 
 def _fail(message: str, code: int = 1) -> None:
-    console.print(f"[bold red]error:[/] {escape(message)}")
+    console.print(f"[bold red]error:[/] {escape(message)}", soft_wrap=True)
     raise typer.Exit(code)
 
 
 def _settings(model: str | None = None, seed: int | None = None) -> Settings:
-    from binding.config import Settings
+    from binding.config import load_settings
+    from binding.errors import ConfigurationError
 
     overrides: dict[str, Any] = {}
     if model is not None:
         overrides["model"] = model
     if seed is not None:
         overrides["seed"] = seed
-    return Settings(**overrides)
+    try:
+        return load_settings(**overrides)
+    except ConfigurationError as exc:  # one line naming the variable, not pydantic's report
+        _fail(str(exc))
+        raise
 
 
 def _redis_url(redis: str | None) -> str:
@@ -205,7 +210,7 @@ def ingest_command(
     for reason in report.rejected:
         console.print(f"[red]rejected[/] {escape(reason)}")
     if report.rejected:
-        raise typer.Exit(2)
+        raise typer.Exit(3)  # as ingest: 3 when some of the input was rejected (2: usage)
 
 
 @stream_app.command("status")

@@ -367,3 +367,80 @@ def demo_queries(data: DemoData) -> list[tuple[str, str]]:
 def _quoted(path: Path) -> str:
     text = str(path).replace("\\", "\\\\").replace('"', '\\"')
     return f'"{text}"'
+
+
+# --- a sample of the synthetic world, for binding_mini ---------------------------------------
+
+#: Scenes in the world sample `binding demo` writes for `binding_mini`, and their seed.
+WORLD_SCENES = 36
+WORLD_SEED = 0
+#: Modalities of the world sample, each in a folder of its name (depth/, thermal/ tell
+#: ingest what the bytes cannot).
+WORLD_MODALITIES = ("image", "audio", "depth", "thermal", "imu", "video")
+
+
+def make_world_demo(
+    folder: Path | str, *, n: int = WORLD_SCENES, seed: int = WORLD_SEED
+) -> DemoData:
+    """A few dozen scenes of the synthetic world (`binding.world`) in every modality, each
+    file named after what it shows (`image/07-red-circle.png`, `imu/07-walking.csv`) so
+    that search results can be checked by eye. The same seed gives the same bytes."""
+    from binding.world import sample_scenes, write_world
+    from binding.world.write import label_of
+
+    root = Path(folder)
+    staging = root / ".writing"
+    shutil.rmtree(staging, ignore_errors=True)
+    world = write_world(staging, n=n, seed=seed, modalities=("text", *WORLD_MODALITIES))
+    data = DemoData(root)
+    scenes = sample_scenes(n, seed)
+    for modality in WORLD_MODALITIES:
+        (root / modality).mkdir(parents=True, exist_ok=True)
+        paths = []
+        for index, scene in enumerate(scenes):
+            label = label_of(scene, modality).replace(" ", "-")
+            source = world.file(modality, index)
+            target = root / modality / f"{index:02d}-{label}{source.suffix}"
+            source.replace(target)
+            paths.append(target)
+        data.files[modality] = paths
+    shutil.rmtree(staging)  # the manifests: the demo ingests the media only
+    return data
+
+
+def world_demo_queries(data: DemoData) -> list[tuple[str, str]]:
+    """Example searches over `make_world_demo`'s sample, each titled with what a person
+    should see in its results: (title, written query)."""
+
+    def label(path: Path) -> str:  # "07-red-circle.png" -> "red circle"
+        return " ".join(path.stem.split("-")[1:])
+
+    images = data.files["image"]
+    labels = [label(p) for p in images]
+    wanted = "red circle" if "red circle" in labels else labels[0]
+    colour, shape = wanted.split()
+    anchor = images[labels.index(wanted)]
+    others = [lab.split()[0] for lab in labels if lab.endswith(shape) and lab != wanted]
+    swap = "blue" if "blue" in others or not others else others[0]
+    sound = data.files["audio"][1]
+    depth = data.files["depth"][2]
+    thermal = data.files["thermal"][3]
+    return [
+        (f"text -> images: expect {wanted}s", f'text:"a {wanted}" @ 5 | modality=image'),
+        (
+            f"image arithmetic: a {wanted} - '{colour}' + '{swap}': expect {swap} {shape}s",
+            f'image:{_quoted(anchor)} - text:"{colour}" + text:"{swap}" @ 5 | modality=image',
+        ),
+        (
+            f"sound -> images: expect {label(sound)}s",
+            f"audio:{_quoted(sound)} @ 5 | modality=image",
+        ),
+        (
+            f"depth -> images: expect {label(depth).split()[1]}s (depth has no colour)",
+            f"depth:{_quoted(depth)} @ 5 | modality=image",
+        ),
+        (
+            f"thermal -> images and videos: expect {label(thermal)}s",
+            f"thermal:{_quoted(thermal)} @ 5 | modality=image,video",
+        ),
+    ]

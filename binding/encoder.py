@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, Literal, cast
 import numpy as np
 import torch
 
-from binding.config import Settings
+from binding.config import Settings, check_device
 from binding.errors import ConfigurationError, InputError
 from binding.modality import NETWORK_MODALITIES, Modality, modality_spec, parse_modality
 from binding.precision import PrecisionChoice, resolve_precision
@@ -37,6 +37,11 @@ def resolve_device(device: str | torch.device | None) -> torch.device:
     """`auto` means CUDA when available, else CPU; an unavailable CUDA is a clear error."""
     if device is None or str(device) == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if isinstance(device, str):
+        try:
+            check_device(device)
+        except ValueError as exc:  # `gpu`: one line, not torch's list of 20 device types
+            raise ConfigurationError(f"{exc} (BINDING_DEVICE, --device, device=)") from None
     resolved = torch.device(device)
     if resolved.type == "cuda" and not torch.cuda.is_available():
         raise ConfigurationError(

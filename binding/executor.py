@@ -56,6 +56,7 @@ class StoredFile:
     source: str  # the payload's `source` (the client's path, or `upload:<name>`)
     modality: str | None = None  # decided by the client (given, folder or sniffed)
     tags: tuple[str, ...] = ()
+    caption: str | None = None  # from a sidecar text file beside it
 
     def to_dict(self) -> dict[str, Any]:
         row = asdict(self)
@@ -71,6 +72,7 @@ class StoredFile:
             source=str(row["source"]),
             modality=None if row.get("modality") is None else str(row["modality"]),
             tags=tuple(str(t) for t in row.get("tags") or ()),
+            caption=None if row.get("caption") is None else str(row["caption"]),
         )
 
 
@@ -109,6 +111,7 @@ def embed_stored_files(context: IngestContext, files: Sequence[StoredFile]) -> l
             modality=kind,
             tags=tags,
             sha256=digest,
+            caption=f.caption,
         )
         items.append((position, item))
     if items:
@@ -145,6 +148,7 @@ class Executor(Protocol):
         modality: Modality | str | None = None,
         tags: Sequence[str] = (),
         recursive: bool = True,
+        captions: bool = True,
         progress: Progress | None = None,
         timeout: float | None = None,
     ) -> IngestReport:
@@ -158,6 +162,7 @@ class Executor(Protocol):
         modality: Modality | str | None = None,
         tags: Sequence[str] = (),
         recursive: bool = True,
+        captions: bool = True,
     ) -> str:
         """Start an ingest job and return its id (see `jobs.status`)."""
         ...
@@ -208,6 +213,7 @@ class InProcessExecutor:
         modality: Modality | str | None = None,
         tags: Sequence[str] = (),
         recursive: bool = True,
+        captions: bool = True,
         progress: Progress | None = None,
         timeout: float | None = None,
     ) -> IngestReport:
@@ -219,6 +225,7 @@ class InProcessExecutor:
             modality=modality,
             tags=tags,
             recursive=recursive,
+            captions=captions,
             progress=progress,
         )
 
@@ -229,6 +236,7 @@ class InProcessExecutor:
         modality: Modality | str | None = None,
         tags: Sequence[str] = (),
         recursive: bool = True,
+        captions: bool = True,
     ) -> str:
         """Runs the ingest now (in this process) and returns the finished job's id."""
         from binding.ingest import collect, ingest_items
@@ -240,6 +248,7 @@ class InProcessExecutor:
             tags=tags,
             recursive=recursive,
             follow_symlinks=self.settings.follow_symlinks,
+            captions=captions,
         )
         job_id = self.jobs.create(len(items) + len(missing))
         for index, outcome in enumerate(missing):
@@ -320,6 +329,7 @@ class QueueExecutor:
         modality: Modality | str | None,
         tags: Sequence[str],
         recursive: bool,
+        captions: bool = True,
     ) -> tuple[int, Iterator[tuple[int, StoredFile | FileOutcome]]]:
         """The job's size, and each file as it is ready: hashed, sniffed and kept in the media
         store (a `StoredFile` to send), or its outcome when that is known already (missing,
@@ -335,6 +345,7 @@ class QueueExecutor:
             tags=tags,
             recursive=recursive,
             follow_symlinks=self.settings.follow_symlinks,
+            captions=captions,
         )
 
         def files() -> Iterator[tuple[int, StoredFile | FileOutcome]]:
@@ -389,6 +400,7 @@ class QueueExecutor:
                         source=item.source,
                         modality=key[0],
                         tags=item.tags,
+                        caption=item.caption,
                     ),
                 )
 
@@ -401,9 +413,12 @@ class QueueExecutor:
         modality: Modality | str | None,
         tags: Sequence[str],
         recursive: bool,
+        captions: bool = True,
     ) -> tuple[list[StoredFile], dict[int, FileOutcome], int]:
         """`_planned` gathered: the files to send, the known outcomes, the job's size."""
-        total, planned = self._planned(sources, modality=modality, tags=tags, recursive=recursive)
+        total, planned = self._planned(
+            sources, modality=modality, tags=tags, recursive=recursive, captions=captions
+        )
         files: list[StoredFile] = []
         known: dict[int, FileOutcome] = {}
         for index, entry in planned:
@@ -431,10 +446,13 @@ class QueueExecutor:
         modality: Modality | str | None = None,
         tags: Sequence[str] = (),
         recursive: bool = True,
+        captions: bool = True,
     ) -> str:
         """Record the job, then send each task as soon as its files are kept, so workers
         start while later files are still being hashed and copied."""
-        total, planned = self._planned(sources, modality=modality, tags=tags, recursive=recursive)
+        total, planned = self._planned(
+            sources, modality=modality, tags=tags, recursive=recursive, captions=captions
+        )
         job_id = self.jobs.create(total)
         per_task = max(1, self.settings.task_files)
         waiting: dict[str, list[StoredFile]] = {}  # modality -> files not sent yet
@@ -467,10 +485,13 @@ class QueueExecutor:
         modality: Modality | str | None = None,
         tags: Sequence[str] = (),
         recursive: bool = True,
+        captions: bool = True,
         progress: Progress | None = None,
         timeout: float | None = None,
     ) -> IngestReport:
-        job_id = self.submit(sources, modality=modality, tags=tags, recursive=recursive)
+        job_id = self.submit(
+            sources, modality=modality, tags=tags, recursive=recursive, captions=captions
+        )
         self.jobs.wait(job_id, progress=progress, timeout=timeout)
         return self.jobs.report(job_id)
 

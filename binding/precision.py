@@ -13,7 +13,7 @@ from __future__ import annotations
 import platform
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Literal, get_args
 
 import torch
 
@@ -74,7 +74,16 @@ def choose_precision(device: torch.device, *, flags: set[str] | None = None) -> 
 
 
 def resolve_precision(precision: PrecisionChoice, device: torch.device) -> Precision:
-    """`precision` itself, or what `auto` means on `device`."""
+    """`precision` itself, or what `auto` means on `device`; an unknown name (`fp8`) is a
+    `ConfigurationError` listing the accepted ones (it used to run as fp32, labelled fp8)."""
+    accepted = get_args(PrecisionChoice)
+    if precision not in accepted:
+        from binding.errors import ConfigurationError
+
+        raise ConfigurationError(
+            f"precision {precision!r} is not accepted: use {', '.join(accepted)} "
+            "(BINDING_PRECISION, --precision, precision=)"
+        )
     if precision == "auto":
         return choose_precision(device).precision
     return precision

@@ -41,7 +41,7 @@ def test_ingest_search_info_delete_export(
     runner: CliRunner, small_folder: Path, tmp_path: Path
 ) -> None:
     result = runner.invoke(app, ["ingest", str(small_folder), "--tag", "cli", "--json"])
-    assert result.exit_code == 2, result.output  # some files were rejected, the rest stored
+    assert result.exit_code == 3, result.output  # some files were rejected, the rest stored
     report = json.loads(result.stdout)
     assert report["counts"] == {
         "files": 11,
@@ -139,7 +139,7 @@ def test_bad_arguments_are_clean_errors(runner: CliRunner, tmp_path: Path) -> No
     bad_time = runner.invoke(app, ["search", "text:x", "--after", "yesterday"])
     assert bad_time.exit_code == 1 and "not a time" in bad_time.stderr
     missing = runner.invoke(app, ["ingest", str(tmp_path / "nothing_here"), "--json"])
-    assert missing.exit_code == 2
+    assert missing.exit_code == 3  # rejected: 3, never 2 (a usage error)
     assert json.loads(missing.stdout)["files"][0]["reason"] == "no such file or folder"
 
 

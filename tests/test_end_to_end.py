@@ -37,7 +37,7 @@ BROKEN = {
     "video/corrupt.mp4": "",
     "depth/colour.png": "",
     "imu/text_in_numbers.csv": "",
-    "notes.txt": "text",
+    "notes.txt": "utf-8",  # text files are text points; one in Latin-1 is refused
 }
 
 
@@ -54,7 +54,7 @@ def folder(media_folder: DemoData, tmp_path: Path) -> Path:
     shutil.copy(root / "images" / "red_circle.png", root / "depth" / "colour.png")
     header = "time,acc_x,acc_y,acc_z,gyro_x,gyro_y,gyro_z\n"
     (root / "imu" / "text_in_numbers.csv").write_text(header + "0.0,1,2,lots,4,5,6\n" * 500)
-    (root / "notes.txt").write_text("a shopping list, not media\n")
+    (root / "notes.txt").write_bytes("a shopping list: caf\xe9, cr\xe8me\n".encode("latin-1"))
     # duplicates: the same bytes under other names and folders
     (root / "more").mkdir()
     shutil.copy(root / "images" / "beach.png", root / "more" / "beach (1).png")

@@ -254,7 +254,7 @@ def test_content_decides_and_folders_break_ties(tiny_engine: Engine, tmp_path: P
     assert outcomes["sound.png"].modality == "audio"
     assert outcomes["photo.wav"].modality == "image"
     assert outcomes["frame.png"].modality == "thermal"
-    assert outcomes["notes.txt"].status == "rejected"
+    assert outcomes["notes.txt"].modality == "text"  # a text file is text (issue 13.11)
     assert "depth" in (outcomes["loose_depth.png"].reason or "")
     stored = tiny_engine.media.path(outcomes["sound.png"].sha256 or "")
     assert stored.suffix == ".wav"  # named from the content, not from the file name

@@ -16,7 +16,7 @@ import glob as globlib
 import logging
 import os
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from binding.ingest.outcomes import FileOutcome
@@ -58,6 +58,21 @@ class FileItem:
     folder_modality: Modality | None = None  # from a folder named in a spec (`depth/`)
     tags: tuple[str, ...] = ()
     sha256: str | None = None  # known hash (a media-store file): checked, not trusted
+    caption: str | None = None  # from a sidecar text file (`photo.jpg` + `photo.txt`)
+
+
+def local_path(path: str | os.PathLike[str]) -> Path:
+    """A file's path as ingest stores it in `source`: `~` expanded, absolute from the working
+    directory, `.` and `..` removed by name (symbolic links are kept, not followed)."""
+    return Path(os.path.normpath(Path(path).expanduser().absolute()))
+
+
+def stored_source(source: str) -> str:
+    """`source` as ingest stores it: a file path through `local_path`, `upload:NAME` and
+    `stream:NAME` as given. The one rule for `source=` in queries, `--source` and deletes."""
+    if source.startswith((UPLOAD_PREFIX, "stream:")):
+        return source
+    return str(local_path(source))
 
 
 def folder_modality(path: Path, root: Path) -> Modality | None:
@@ -171,16 +186,18 @@ def collect(
     recursive: bool = True,
     skip: Sequence[Path] = (),
     follow_symlinks: bool = False,
+    captions: bool = True,
 ) -> tuple[list[FileItem], list[FileOutcome]]:
     """Files named by `sources` (files, folders, glob patterns), and outcomes for sources
     that name nothing and for symbolic links not taken (see the module docstring). Each file
     appears once, at its first mention; files inside a `skip` folder (the engine's own media
-    and store folders) are left out."""
+    and store folders) are left out. With `captions`, a sidecar text file is its media
+    file's caption, not an item (`attach_captions`)."""
     items: list[FileItem] = []
     missing: list[FileOutcome] = []
     seen: set[Path] = set()
     tag_tuple = tuple(clean_tags(list(tags)))
-    skipped = [Path(folder).expanduser().absolute() for folder in skip]
+    skipped = [local_path(folder) for folder in skip]
 
     def take(found: Iterable[_Found], root: Path) -> None:
         for path, problem in found:
@@ -191,7 +208,7 @@ def collect(
                 missing.append(FileOutcome(str(path.absolute()), "rejected", problem))
 
     def add(path: Path, root: Path) -> None:
-        resolved = path.absolute()
+        resolved = local_path(path)
         if resolved in seen or any(folder in resolved.parents for folder in skipped):
             return
         seen.add(resolved)
@@ -210,14 +227,14 @@ def collect(
         text = os.fspath(raw)
         path = Path(text).expanduser()
         if path.is_dir():
-            root = path.absolute()
+            root = local_path(path)
             take(_walk(root, recursive, follow=follow_symlinks), root)
         elif path.is_file():
-            add(path, path.absolute().parent)
+            add(path, local_path(path).parent)
         elif _has_magic(text):
             matches = sorted(globlib.glob(os.path.expanduser(text), recursive=recursive))
             literal = Path(os.path.expanduser(text.split("*")[0].split("?")[0].split("[")[0]))
-            root = (literal if literal.is_dir() else literal.parent).absolute()
+            root = local_path(literal if literal.is_dir() else literal.parent)
             real_root = root.resolve()
             found: list[_Found] = []
             for m in map(Path, matches):
@@ -238,4 +255,52 @@ def collect(
             take(found, root)
         else:
             missing.append(FileOutcome(text, "rejected", "no such file or folder"))
+    if captions:
+        items = attach_captions(items)
     return items, missing
+
+
+#: Sidecar caption files: `photo.jpg` + `photo.txt` (the layout of common image-text sets).
+CAPTION_SUFFIXES = frozenset({".txt", ".caption"})
+#: Largest sidecar read as a caption; a bigger text is a document of its own.
+MAX_CAPTION_BYTES = 64 * 1024
+
+
+def attach_captions(items: list[FileItem]) -> list[FileItem]:
+    """`items` with each sidecar caption (a `.txt` or `.caption` file beside a file of the
+    same name, `photo.jpg` + `photo.txt`) moved into its media file's `caption` and dropped
+    as an item. A sidecar that is not UTF-8, is empty or over `MAX_CAPTION_BYTES` stays an
+    item of its own (ingest then says what is wrong with it, or embeds it as a document)."""
+    media: dict[tuple[Path, str], list[int]] = {}
+    for position, item in enumerate(items):
+        if item.path.suffix.lower() not in CAPTION_SUFFIXES:
+            media.setdefault((item.path.parent, item.path.stem), []).append(position)
+    captions: dict[int, str] = {}
+    dropped: set[int] = set()
+    for position, item in enumerate(items):
+        if item.path.suffix.lower() not in CAPTION_SUFFIXES:
+            continue
+        owners = media.get((item.path.parent, item.path.stem))
+        if not owners:
+            continue
+        text = _caption_text(item.path)
+        if text is None:
+            continue
+        dropped.add(position)
+        for owner in owners:
+            captions[owner] = text
+    return [
+        replace(item, caption=captions[p]) if p in captions else item
+        for p, item in enumerate(items)
+        if p not in dropped
+    ]
+
+
+def _caption_text(path: Path) -> str | None:
+    try:
+        if path.stat().st_size > MAX_CAPTION_BYTES:
+            return None
+        text = path.read_bytes().decode("utf-8-sig").strip()
+    except (OSError, UnicodeDecodeError):
+        return None
+    return text or None

@@ -59,16 +59,47 @@ def picture_facts(decoded: Any) -> dict[str, Any]:
     return {"width": int(values.shape[1]), "height": int(values.shape[0])}
 
 
-def expand_text(path: Path, label: str, settings: Settings) -> Expansion:
-    from binding.preprocess.text import tokenize
+#: Most passages one text file may give (about 50,000 words).
+MAX_PASSAGES = 1000
 
+
+def read_text_file(path: Path, source: str) -> str:
+    """A text file's content: UTF-8 (a BOM is dropped); any other encoding is an
+    `InputError` saying where the first undecodable byte is."""
+    content = path.read_bytes()
     try:
-        text = path.read_text(encoding="utf-8")
-    except UnicodeDecodeError:
-        raise InputError(label, "not UTF-8 text") from None
-    if not text.strip():
+        return content.decode("utf-8-sig")
+    except UnicodeDecodeError as error:
+        raise InputError(
+            source,
+            f"text that is not UTF-8 (byte 0x{content[error.start]:02x} at {error.start}); "
+            "save it as UTF-8",
+        ) from None
+
+
+def expand_text(path: Path, label: str, settings: Settings) -> Expansion:
+    """One unit for a short text; a long one gets a point per passage within the tokenizer's
+    context (start/end: character offsets), the whole document their mean."""
+    from binding.preprocess.text import split_passages, tokenize
+
+    text = read_text_file(path, label)
+    passages = split_passages(text)
+    if not passages:
         raise InputError(label, "the text is empty")
-    return Expansion([(None, None, tokenize([text]))], {"characters": len(text)})
+    if len(passages) > MAX_PASSAGES:
+        raise InputError(
+            label,
+            f"{len(passages):,} passages of text, over the limit of {MAX_PASSAGES:,}; "
+            "split the file",
+        )
+    facts = {"characters": len(text), "passages": len(passages)}
+    if len(passages) == 1:
+        return Expansion([(None, None, tokenize([text]))], facts)
+    tokens = tokenize([text[a:b] for a, b in passages])
+    units: list[Any] = [
+        (float(a), float(b), tokens[i : i + 1]) for i, (a, b) in enumerate(passages)
+    ]
+    return Expansion(units, facts, whole_from_segments=True)
 
 
 def expand_audio(path: Path, label: str, settings: Settings) -> Expansion:
@@ -154,17 +185,20 @@ def expand_video(path: Path, label: str, settings: Settings) -> Expansion:
 
 def expand_imu(path: Path, label: str, settings: Settings) -> Expansion:
     from binding.io.imu import decode_imu
-    from binding.preprocess.imu import imu_windows
+    from binding.preprocess.imu import IMU_WINDOW_S, imu_windows
 
     recording = decode_imu(path, name=label)
     windows = list(imu_windows(recording))
     if not windows:
         raise InputError(label, "too short for one IMU window")
-    facts = {
+    facts: dict[str, Any] = {
         "duration": round(recording.duration_s, 3),
         "sample_rate": float(recording.sample_rate),
         "samples": int(recording.samples.shape[1]),
     }
+    padded = sum(IMU_WINDOW_S - (end - start) for start, end, _ in windows)
+    if padded > 1e-3:  # a recording shorter than its windows: zeros fill the rest
+        facts["padded_s"] = round(padded, 3)
     if len(windows) == 1:
         return Expansion([(None, None, windows[0][2].unsqueeze(0))], facts)
     units: list[Any] = [

@@ -141,6 +141,25 @@ def _sniff(item: FileItem) -> tuple[Modality, str | None, str]:
     return detect_modality(item.path, name=item.name), mime, ext
 
 
+def file_modality(path: Path | str) -> Modality:
+    """The modality ingest gives one file named on its own: from its bytes, and for a
+    picture or array, a `depth/` or `thermal/` folder it sits in (`embed` follows it too).
+    Raises `InputError` when neither can tell."""
+    from binding.ingest.collect import folder_modality, local_path
+
+    resolved = local_path(path)
+    item = FileItem(
+        path=resolved,
+        source=str(resolved),
+        name=resolved.name,
+        folder_modality=folder_modality(resolved, resolved.parent),
+    )
+    try:
+        return _sniff(item)[0]
+    except OSError as exc:
+        raise InputError(path, f"cannot read: {exc.strerror or exc}") from None
+
+
 def inspect_file(
     index: int, item: FileItem, settings: Settings, model: str
 ) -> FilePlan | FileOutcome:
@@ -178,6 +197,8 @@ def expand_plan(plan: FilePlan, settings: Settings) -> None:
     plan.whole_from_segments = expansion.whole_from_segments
     plan.units.extend(_Unit(start, end, items) for start, end, items in expansion.units)
     plan.more = expansion.more
+    if plan.item.caption is not None:
+        plan.facts["caption"] = plan.item.caption
 
 
 def _prepare(plan: FilePlan, settings: Settings) -> tuple[FilePlan, str | None]:
@@ -498,15 +519,19 @@ def ingest_paths(
     modality: Modality | str | None = None,
     tags: Sequence[str] = (),
     recursive: bool = True,
+    captions: bool = True,
     progress: Progress | None = None,
 ) -> IngestReport:
-    """Ingest files, folders and glob patterns; see the module docstring."""
+    """Ingest files, folders and glob patterns; see the module docstring. With `captions`,
+    a text file beside a media file of the same name is that file's caption (see
+    `binding.ingest.collect`), not a document of its own."""
     kind = None if modality is None else parse_modality(str(modality))
     items, missing = collect(
         sources,
         modality=kind,
         tags=tags,
         recursive=recursive,
+        captions=captions,
         skip=[context.media.root, Path(context.settings.data_dir) / "store"],
         follow_symlinks=context.settings.follow_symlinks,
     )

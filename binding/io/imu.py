@@ -8,9 +8,12 @@ CSV: a header line names the columns; rows are samples. The six channels may com
 order under any of these names (case, spaces, `_`, `-`, `.` and a unit in brackets such as
 `acc_x (m/s^2)` are ignored):
 
-- accelerometer: `acc_x`, `accel_x`, `accelerometer_x`, `acceleration_x`, `ax`, `a_x`, `accX`...
-- gyroscope: `gyro_x`, `gyr_x`, `gyroscope_x`, `angular_velocity_x`, `ang_vel_x`, `gx`, `g_x`,
-  `wx`, `w_x`, `gyroX`...
+- accelerometer: `acc_x`, `accl_x` (Ego4D's exports), `accel_x`, `acce_x`, `accelerometer_x`,
+  `acceleration_x`, `user_acceleration_x`, `ax`, `a_x`, `accX`...
+- gyroscope: `gyro_x`, `gyr_x`, `gyroscope_x`, `angular_velocity_x`, `ang_vel_x`,
+  `rotation_rate_x`, `gx`, `g_x`, `wx`, `w_x`, `gyroX`...
+
+So `accl_x [m/s^2]`, `Accel X (m/s²)`, `ax` and `gyr_x` all name a channel.
 
 An optional time column gives the sample rate (median step). Its unit comes from its name:
 `time_s`/`seconds`/`sec` (s), `time_ms`/`ms`/`millis` (ms), `time_us`/`us` (us), `time_ns`/`ns`
@@ -52,8 +55,16 @@ MAX_IMU_BYTES = 512 * 1024 * 1024
 #: Rates a time column may imply.
 MIN_IMU_RATE, MAX_IMU_RATE = 10.0, 10_000.0
 
-_ACC_PREFIXES = ("acc", "accel", "accelerometer", "acceleration", "a")
-_GYRO_PREFIXES = ("gyro", "gyr", "gyroscope", "angularvelocity", "angvel", "g", "w")
+_ACC_PREFIXES = (
+    "acc", "accl", "acce", "accel", "accelerometer", "acceleration", "useracceleration", "a",
+)  # fmt: skip
+_GYRO_PREFIXES = (
+    "gyro", "gyr", "gyroscope", "angularvelocity", "angvel", "rotationrate", "g", "w",
+)  # fmt: skip
+#: The names an error shows as examples of what a header may say.
+ACCEPTED_NAMES = (
+    "acc_x, accl_x, accel_x, ax ... and gyro_x, gyr_x, gx ... (units in brackets allowed)"
+)
 _CHANNEL_NAMES: dict[str, int] = {
     prefix + axis: offset + axis_index
     for offset, prefixes in ((0, _ACC_PREFIXES), (3, _GYRO_PREFIXES))
@@ -64,6 +75,8 @@ _TIME_UNITS: dict[str, float | None] = {
     **dict.fromkeys(("t", "time", "timestamp", "ts"), None),  # unit inferred from the steps
     **dict.fromkeys(("s", "sec", "secs", "seconds", "times", "timesec", "timestamps", "tsec"), 1.0),
     **dict.fromkeys(("ms", "millis", "milliseconds", "timems", "timestampms", "tms"), 1e-3),
+    # Ego4D's IMU exports: `component_timestamp_ms` (the device's clock) comes first
+    **dict.fromkeys(("componenttimestampms", "canonicaltimestampms"), 1e-3),
     **dict.fromkeys(("us", "micros", "microseconds", "timeus", "timestampus", "tus"), 1e-6),
     **dict.fromkeys(("ns", "nanos", "nanoseconds", "timens", "timestampns", "tns"), 1e-9),
 }

@@ -23,7 +23,7 @@ import numpy as np
 
 from binding.errors import InputError
 from binding.io.files import csv_delimiter, read_head
-from binding.io.imu import imu_columns  # the one list of accepted IMU column names
+from binding.io.imu import ACCEPTED_NAMES, imu_columns  # the one list of accepted IMU column names
 from binding.modality import Modality, modality_specs
 
 #: How much of a file sniffing reads (magic numbers, the npy header, a CSV header line).
@@ -331,6 +331,13 @@ def sniff(head: bytes) -> MediaKind | None:
 # --- modality ----------------------------------------------------------------------------
 
 
+def _other_encoding_text(head: bytes) -> bool:
+    """Bytes that read as text in some 8-bit encoding (Latin-1, Windows-1252) but not as
+    UTF-8: no NUL or other control bytes but tab and line ends, and some bytes over 0x7f."""
+    controls = set(range(32)) - {9, 10, 12, 13}
+    return any(b > 0x7F for b in head) and not any(b in controls for b in head)
+
+
 def _read_head(source: Path | str | bytes, label: str) -> tuple[bytes, str | None]:
     """The first bytes of `source` and its lower-case extension (None for bytes)."""
     head, _ = read_head(source, label, HEAD_BYTES)
@@ -372,6 +379,8 @@ def detect_modality(source: Path | str | bytes, *, name: str | None = None) -> M
     kind = sniff(head)
     hint = "give its modality (--modality; modality= in Python), or put the file under a folder named after its modality"
     if kind is None:
+        if _other_encoding_text(head):
+            raise InputError(label, "text that is not UTF-8; save it as UTF-8")
         raise InputError(label, f"unrecognised content (not a known media format); {hint}")
     if kind is PNG and len(head) >= 26 and head[24] == 16 and head[25] in (0, 4):
         raise InputError(
@@ -410,13 +419,12 @@ def detect_modality(source: Path | str | bytes, *, name: str | None = None) -> M
         header = _csv_rows(head.decode("utf-8-sig", errors="replace"), 1)[0]
         if imu_columns(header) is not None:
             return Modality.IMU
-        raise InputError(
+        shown = [name.strip()[:30] for name in header[:8]] + (["..."] if len(header) > 8 else [])
+        raise InputError(  # a folder would not help: name the columns (binding.io.imu)
             label,
-            "a CSV table whose header does not name the six IMU channels "
-            "(acc_x, acc_y, acc_z, gyro_x, gyro_y, gyro_z); " + hint,
+            f"a CSV table whose header {shown} does not name the six IMU channels "
+            f"({ACCEPTED_NAMES}); rename its columns (a CSV file is read as IMU only)",
         )
-    raise InputError(
-        label,
-        "a plain text file is not a media file (texts are embedded from strings: "
-        "embed --modality text with the text itself)",
-    )
+    if kind is TEXT:
+        return Modality.TEXT  # a text file: its passages become text points
+    raise InputError(label, f"cannot tell the modality of {kind.format} content; {hint}")

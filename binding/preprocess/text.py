@@ -202,3 +202,36 @@ def tokenize(texts: Sequence[str] | str, *, context_length: int = CONTEXT_LENGTH
         ids = [SOT_TOKEN, *tokenizer.encode(text, max_tokens=context_length - 2), EOT_TOKEN]
         result[row, : len(ids)] = torch.tensor(ids, dtype=torch.long)
     return result
+
+
+#: Tokens one passage of a text file may hold: the context less the SOT and EOT tokens.
+PASSAGE_TOKENS = CONTEXT_LENGTH - 2
+_WORD_OR_PARAGRAPH = regex.compile(r"\S+|\n[^\S\n]*\n\s*")
+
+
+def split_passages(text: str, max_tokens: int = PASSAGE_TOKENS) -> list[tuple[int, int]]:
+    """Character spans (start, end) of `text` cut into passages that fit the text tower.
+
+    Passages end at word boundaries, hold at most `max_tokens` CLIP tokens (counted word by
+    word) and never run across a blank line (a paragraph break). A single word longer than
+    `max_tokens` is a passage of its own (truncated when embedded). Empty for blank text.
+    """
+    tokenizer = default_tokenizer()
+    spans: list[tuple[int, int]] = []
+    start, end, count = -1, -1, 0
+    for match in _WORD_OR_PARAGRAPH.finditer(text):
+        if not match.group().strip():  # a blank line: the passage ends here
+            if start >= 0:
+                spans.append((start, end))
+            start, count = -1, 0
+            continue
+        tokens = len(tokenizer.encode(match.group()))
+        if start >= 0 and count + tokens > max_tokens:
+            spans.append((start, end))
+            start, count = -1, 0
+        if start < 0:
+            start = match.start()
+        end, count = match.end(), count + tokens
+    if start >= 0:
+        spans.append((start, end))
+    return spans

@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING
 
-from binding.errors import ConfigurationError
+from binding.errors import ConfigurationError, TransientError
 from binding.store.base import CollectionInfo, Filter, Hit, Point, PointId, Store
 
 if TYPE_CHECKING:
@@ -64,15 +64,34 @@ def open_store(settings: Settings, *, model: str, dim: int, read_only: bool = Fa
     if url == ":memory:":
         return QdrantStore(location=url, collection=name, model=model, dim=dim, read_only=read_only)
     if url.startswith(("http://", "https://")):
-        return QdrantStore(
-            url=url,
-            api_key=settings.qdrant_api_key,
-            collection=name,
-            model=model,
-            dim=dim,
-            read_only=read_only,
-        )
+        from binding.transient import is_transient
+
+        try:
+            return QdrantStore(
+                url=url,
+                api_key=settings.qdrant_api_key,
+                collection=name,
+                model=model,
+                dim=dim,
+                read_only=read_only,
+            )
+        except Exception as exc:
+            if not is_transient(exc):
+                raise
+            # still transient (a worker retries it), but one line, not the client's traceback
+            raise TransientError(
+                f"cannot reach the Qdrant server at BINDING_QDRANT_URL={url!r} "
+                f"({_reason(exc)}); start it or fix the URL, or unset BINDING_QDRANT_URL "
+                "to use the embedded store"
+            ) from exc
     raise ConfigurationError(
         f"BINDING_QDRANT_URL must be the http(s) URL of a Qdrant server (or ':memory:' in "
         f"tests), not {url!r}; leave it unset for the embedded store in BINDING_DATA_DIR"
     )
+
+
+def _reason(error: BaseException) -> str:
+    """The innermost cause's message: `[Errno 111] Connection refused`, not the wrappers'."""
+    while error.__cause__ is not None or error.__context__ is not None:
+        error = error.__cause__ or error.__context__  # type: ignore[assignment]
+    return str(error) or type(error).__name__

@@ -90,14 +90,14 @@ def test_disparity_unit_keeps_values_and_allows_8_bit() -> None:
     assert eight.is_disparity and eight.values.max() == 20.0
 
 
-def test_8_bit_png_as_depth_is_refused_with_advice(tmp_path: Path) -> None:
-    path = tmp_path / "visualised.png"
+def test_8_bit_png_is_relative_disparity_unless_a_unit_is_forced(tmp_path: Path) -> None:
+    path = tmp_path / "estimated.png"
     path.write_bytes(png(np.arange(1, 65, dtype=np.uint8).reshape(8, 8)))
-    with pytest.raises(InputError, match="8-bit .* cannot hold depth") as caught:
-        decode_depth(path)
-    assert str(path) in str(caught.value) and "unit='disparity'" in str(caught.value)
-    with pytest.raises(InputError, match="8-bit"):
+    decoded = decode_depth(path)  # what monocular estimators write: bright = near
+    assert decoded.is_disparity and decoded.values.max() > decoded.values.min() > 0
+    with pytest.raises(InputError, match="8-bit .* cannot hold depth in mm") as caught:
         decode_depth(path, unit="mm")
+    assert str(path) in str(caught.value) and "'auto'" in str(caught.value)
 
 
 def test_bad_unit_is_a_value_error() -> None:
@@ -117,7 +117,10 @@ BAD_DEPTH: dict[str, tuple[bytes, str]] = {
     "all_zero.png": (png(np.zeros((8, 8), np.uint16)), "no depth measurement"),
     "empty.npy": (npy(np.zeros((0, 5), np.float32)), "empty"),
     "mask.npy": (npy(np.ones((4, 4), bool)), "mask"),
-    "colour.png": (png(np.zeros((8, 8, 3), np.uint8)), "picture of depth"),
+    "colour.png": (
+        png(np.stack([np.full((8, 8), v, np.uint8) for v in (200, 30, 90)], -1)),
+        "picture of depth",
+    ),
     "jpeg.jpg": (b"", "empty file"),
     "object.npy": (b"", "not a plain number type"),
     "truncated.npy": (npy(np.ones((64, 64), np.float32))[:200], "truncated .npy"),

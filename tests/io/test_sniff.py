@@ -175,11 +175,16 @@ AMBIGUOUS: dict[str, tuple[bytes, str]] = {
     "cube.npy": (npy_bytes(np.zeros((6, 6, 6), np.float32)), "could be a depth or thermal map"),
     "depth16.png": (image_bytes("PNG", "I;16"), "16-bit single-channel PNG"),
     "table.csv": (b"name,price\napple,1\npear,2\n", "does not name the six IMU channels"),
-    "notes.txt": (b"just some words\nin a file\n", "plain text file"),
+    "latin1.txt": ("caf\xe9 cr\xe8me\n".encode("latin-1"), "not UTF-8"),
     "blob.bin": (bytes(range(256)) * 4, "unrecognised content"),
     "empty.jpg": (b"", "empty file"),
     "bad_header.npy": (b"\x93NUMPY\x01\x00\x10\x00{not a dict}    \n", "unreadable .npy header"),
 }
+
+
+def test_text_files_are_text() -> None:
+    assert detect_modality(b"just some words\nin a file\n", name="notes.txt") is Modality.TEXT
+    assert detect_modality("# Notes\n\nA caf\u00e9.\n".encode(), name="n.md") is Modality.TEXT
 
 
 @pytest.mark.parametrize("name", sorted(AMBIGUOUS))
@@ -189,8 +194,11 @@ def test_ambiguous_or_unknown_content_says_what_to_do(name: str) -> None:
         detect_modality(content, name=name)
     message = str(caught.value)
     assert message.startswith(f"{name}: ") and reason in message
-    if "could be" in reason or "16-bit" in reason or "IMU channels" in reason:
+    if "could be" in reason or "16-bit" in reason:
         assert "--modality" in message
+    if "IMU channels" in reason:  # neither a folder nor --modality helps: the names do
+        assert "['name', 'price']" in message and "accl_x" in message
+        assert "folder" not in message
 
 
 def test_missing_file() -> None:
