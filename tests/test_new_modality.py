@@ -138,7 +138,7 @@ def test_ingest_query_and_composite_through_the_cli(
     np.save(bad, np.zeros((2, 10), dtype=np.float32))  # another shape than the tower's
     (sensor_files / "garbage.csv").write_text("not,an\narray,here\n")
     result = _invoke("ingest", str(sensor_files.parent), "--json")
-    assert result.exit_code == 2, result.output  # type: ignore[attr-defined]
+    assert result.exit_code == 3, result.output  # type: ignore[attr-defined]
     report = json.loads(result.stdout)  # type: ignore[attr-defined]
     outcomes = {Path(o["source"]).name: o for o in report["files"]}
     for level in (1, 3, 6):
