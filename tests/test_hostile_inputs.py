@@ -13,9 +13,9 @@ from PIL import Image
 
 from binding.api import Engine
 from binding.errors import InputError
-from binding.modality import Modality
 from binding.ingest import collect
 from binding.io.sniff import detect_modality
+from binding.modality import Modality
 from binding.points import escape_source
 from binding.query import make_filter
 
