@@ -56,7 +56,11 @@ def _load_written(text: str) -> None:
         ss["compose_expr_error"] = (exc.message, exc.column, text)
         return
     except Exception as exc:
-        ss["compose_expr_error"] = (str(getattr(exc, "reason", exc)), None, text)
+        ss["compose_expr_error"] = (session.ui_reason(exc), None, text)
+        return
+    missing = rows_.missing_uploads(query, ss.get("compose_uploads") or {})
+    if missing:  # refuse: never drop a term, never search without it
+        ss["compose_expr_error"] = (missing, None, text)
         return
     for row in ss["compose_rows"]:
         rows_.forget(ss, row.uid)
@@ -396,7 +400,7 @@ if shown is not None:
         )
     st.divider()
     st.markdown(
-        f"**{len(result.hits)} results** for `{written}` "
+        f"**{style.plural(len(result.hits), 'result')}** for `{written}` "
         f"<span style='color:rgba(49,51,63,.6)'>· {elapsed * 1000:.0f} ms · "
         f"bars: each hit's cosine with each term</span>",
         unsafe_allow_html=True,

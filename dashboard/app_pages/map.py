@@ -104,7 +104,16 @@ if method == "UMAP" and not HAS_UMAP:
 linked = st.query_params.get("point")
 if linked and linked != ss.get("map_last_link"):
     ss["map_last_link"] = linked
-    ss["map_selected"] = linked
+    if session.canonical_id(linked) is None:
+        shown_link = linked if len(linked) <= 60 else linked[:57] + "..."
+        st.warning(
+            f"The address asks for the point \u201c{style.escape_markdown(shown_link)}\u201d, which is "
+            "not a point id (ids look like `3f6c1a2e-…`); showing the whole map.",
+            icon=":material/link_off:",
+        )
+        ss.pop("map_selected", None)
+    else:
+        ss["map_selected"] = session.canonical_id(linked)
 if ss.pop("map_switch", False):
     st.switch_page("app_pages/search.py")
 if not chosen:

@@ -1,0 +1,61 @@
+"""What a new user hit with query files (issue 13, items 16-18): errors name the uploaded
+file, the modality said for one upload does not carry over to the next, and Compose refuses
+a written file term whose file is not uploaded instead of dropping it."""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import pytest
+
+from tests.dashboard.helpers import assert_clean, card_titles, open_page
+from tests.dashboard.test_dashboard_pages import png_bytes
+
+pytestmark = pytest.mark.usefixtures("dashboard_env")
+
+
+def npy_bytes(seed: int) -> bytes:
+    buffer = io.BytesIO()
+    np.save(buffer, np.random.default_rng(seed).random((32, 32)).astype(np.float32))
+    return buffer.getvalue()
+
+
+def test_a_query_file_error_names_the_uploaded_file():
+    at = open_page("search")
+    broken = png_bytes()[:60]  # a PNG's signature and header, then nothing
+    at.file_uploader(key="search_file").upload("holiday.png", broken, "image/png").run()
+    at.selectbox(key="search_file_modality").set_value("image")
+    next(b for b in at.button if b.label == "Search").click().run()
+    assert not at.exception
+    errors = " ".join(e.value for e in at.error)
+    assert "holiday.png" in errors, errors
+    assert "binding-query" not in errors and "/tmp" not in errors, errors
+
+
+def test_the_modality_said_for_one_upload_does_not_carry_over():
+    at = open_page("search")
+    at.file_uploader(key="search_file").upload("frame.npy", npy_bytes(0)).run()
+    assert at.selectbox(key="search_file_modality").value is None
+    at.selectbox(key="search_file_modality").set_value("thermal").run()
+    assert at.selectbox(key="search_file_modality").value == "thermal"
+
+    at.file_uploader(key="search_file").upload("red.png", png_bytes(), "image/png").run()
+    assert_clean(at)
+    assert at.selectbox(key="search_file_modality").value == "image"  # what its bytes say
+
+    at.file_uploader(key="search_file").upload("other.npy", npy_bytes(1)).run()
+    assert at.selectbox(key="search_file_modality").value is None  # asked again, not "thermal"
+
+
+def test_apply_text_refuses_a_file_term_without_its_upload():
+    at = open_page("compose")
+    before = [r.uid for r in at.session_state["compose_rows"]]
+    at.text_area(key="compose_expr").set_value('text:"sea" + audio:waves.wav')
+    next(b for b in at.button if b.label == "Apply text").click().run()
+    assert not at.exception
+    errors = " ".join(e.value for e in at.error)
+    assert "term 2" in errors and "waves.wav" in errors and "not uploaded" in errors, errors
+    assert [r.uid for r in at.session_state["compose_rows"]] == before  # rows untouched
+    assert at.text_area(key="compose_expr").value == 'text:"sea" + audio:waves.wav'  # kept
+    assert not card_titles(at)  # and nothing searched without the term
