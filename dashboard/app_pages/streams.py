@@ -264,7 +264,7 @@ if len(pictures):
 if not charts and not len(pictures):
     st.altair_chart(_arrivals_chart(latest), width="stretch")
     st.caption(
-        f"The last {len(latest)} windows as they arrived. This stream keeps no samples to "
+        f"The last {style.plural(len(latest), 'window')} as they arrived. This stream keeps no samples to "
         "plot (its windows store only their embeddings)."
     )
 

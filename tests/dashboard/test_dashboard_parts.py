@@ -130,3 +130,54 @@ def test_browsing_the_pages_never_imports_torch(tmp_path):
     )  # fmt: skip
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.strip().splitlines()[-1] == "[]"
+
+
+def _style_of(html_text: str, cls: str) -> dict[str, float]:
+    """The percentages in the inline style of the first element with class `cls`."""
+    import re
+
+    tag = re.search(rf'class="{cls}[^"]*" style="([^"]*)"', html_text)
+    assert tag, html_text
+    return {k: float(v) for k, v in re.findall(r"(left|width):([-0-9.]+)%", tag.group(1))}
+
+
+def test_score_bars_show_what_the_score_means():
+    """Issue 13, item 20: a cosine of -0.07 drew a half-full bar (-1..1 mapped to 0..100 %)
+    and every rrf bar was full."""
+    from dashboard.components.results import score_html
+
+    slight = _style_of(score_html(-0.07, mode="sum"), "bd-score-fill")
+    assert slight["width"] == pytest.approx(3.5) and slight["left"] == pytest.approx(46.5)
+    strong = _style_of(score_html(0.8, mode="sum"), "bd-score-fill")
+    assert strong["width"] == pytest.approx(40.0) and strong["left"] == pytest.approx(50.0)
+    assert "cosine" in score_html(0.8, mode="recommend")
+    half = _style_of(score_html(0.0125, mode="rrf", best=0.025), "bd-score-fill")
+    assert half["width"] == pytest.approx(50.0)
+    assert _style_of(score_html(0.025, mode="rrf", best=0.025), "bd-score-fill")["width"] == 100
+
+
+def test_sizes_and_counts_read_as_people_write_them():
+    """Issue 13, item 21: "0.0 kB" for 33 bytes, MB beside GB, "1 files"."""
+    from dashboard.components.style import format_bytes, plural
+
+    assert format_bytes(33) == "33 B"
+    assert format_bytes(1_500) == "1.5 kB"
+    assert format_bytes(200_000_000) == "200 MB"
+    assert format_bytes(1_073_741_824) == "1.07 GB"
+    assert plural(1, "file") == "1 file" and plural(0, "file") == "0 files"
+    assert plural(2_000, "match", "matches") == "2,000 matches"
+
+
+def test_library_hints_for_the_command_line_are_not_shown_in_pages():
+    from binding.errors import InputError
+    from dashboard.components.session import ui_reason
+
+    for message in (
+        "unrecognised content (not a known media format); give its modality (--modality; "
+        "modality= in Python), or put the file under a folder named after its modality",
+        "a plain text file is not a media file (texts are embedded from strings: embed "
+        "--modality text with the text itself)",
+        "no Redis URL: set BINDING_BROKER_URL (e.g. redis://localhost:6379/0) or pass --redis",
+    ):
+        shown = ui_reason(InputError("x.bin", message))
+        assert "--" not in shown and shown, shown
