@@ -181,3 +181,52 @@ def test_library_hints_for_the_command_line_are_not_shown_in_pages():
     ):
         shown = ui_reason(InputError("x.bin", message))
         assert "--" not in shown and shown, shown
+
+
+def _windows(count: int, start: float = 1_700_000_000.0, length: float = 5.0):
+    import pandas as pd
+
+    return pd.DataFrame(
+        {
+            "id": [f"w{i}" for i in range(count)],
+            "t0": [start + i * length for i in range(count)],
+            "t1": [start + (i + 1) * length for i in range(count)],
+            "name": [f"wrist {i * length:g}-{(i + 1) * length:g}" for i in range(count)],
+        }
+    )
+
+
+def test_the_best_windows_highlight_is_never_every_window():
+    """Issue 13, item 22: with 3 windows the "3 best" highlight covered every bar."""
+    from dashboard.components.streamplot import highlight_count, timeline_chart
+
+    assert highlight_count(3, 3) == 1 and highlight_count(3, 5) == 1
+    assert highlight_count(30, 5) == 5 and highlight_count(9, 5) == 3
+    assert highlight_count(0, 3) == 0
+    frame = _windows(3)
+    scores = {"w0": 0.2, "w1": 0.5, "w2": 0.1}
+    ranked = sorted(scores, key=scores.get, reverse=True)
+    chart = timeline_chart(frame, scores, ranked[: highlight_count(len(scores), 3)])
+    rows = chart.to_dict()["datasets"]
+    (data,) = rows.values()
+    assert [r["match"] for r in data].count("match") == 1
+
+
+def test_the_live_signal_is_drawn_over_its_windows_with_the_matches_marked():
+    from dashboard.components.streamplot import signal_charts, window_spans
+
+    frame = _windows(4)  # 20 s of windows
+    rate, start = 50.0, 1_700_000_000.0 + 2.5
+    times = start + np.arange(int(15 * rate)) / rate  # the tail holds 15 s of them
+    samples = np.random.default_rng(0).standard_normal((len(times), 6)).astype(np.float32)
+    spans = window_spans(frame, float(times[0]), float(times[-1]), top=["w1"])
+    assert list(spans["id"]) == ["w0", "w1", "w2", "w3"]
+    assert list(spans["kind"]) == ["window", "match", "window", "window"]
+    assert spans["from"].iloc[0].timestamp() == pytest.approx(times[0])  # clipped to the tail
+    charts = signal_charts(times, samples, frame, top=["w1"])
+    assert len(charts) == 2  # accelerometer, gyroscope
+    for chart in charts:
+        spec = chart.to_dict()
+        marks = [layer["mark"]["type"] for layer in spec["layer"]]
+        assert marks == ["rect", "line"]
+    assert signal_charts(np.zeros(0), np.zeros((0, 6)), frame) == []
