@@ -24,7 +24,9 @@ from dashboard.components import session, style  # noqa: E402
 
 st.set_page_config(
     page_title="binding",
-    page_icon=":material/hub:",
+    # drawn here and served by this server: a `:material/...:` page icon makes the browser
+    # fetch its SVG from fonts.gstatic.com, and a page must work with no network
+    page_icon=style.favicon(),
     layout="wide",
     initial_sidebar_state="expanded",
 )

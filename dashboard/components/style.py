@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import html
+from typing import Any
 
 import streamlit as st
 
@@ -135,3 +136,20 @@ def format_bytes(size: float) -> str:
 def plural(count: int, noun: str, nouns: str | None = None) -> str:
     """`1 file`, `2 files`, `0 files` (with the count written with thousands separators)."""
     return f"{count:,} {noun if count == 1 else (nouns or noun + 's')}"
+
+
+def favicon() -> Any:
+    """The page icon, a hub of four nodes in the theme's colour (a 64 px RGBA picture)."""
+    from PIL import Image, ImageDraw
+
+    size, color = 64, "#4f46e5"
+    image = Image.new("RGBA", (size, size), (0, 0, 0, 0))
+    draw = ImageDraw.Draw(image)
+    centre = (32, 32)
+    outer = [(32, 8), (11, 46), (53, 46)]
+    for node in outer:
+        draw.line([centre, node], fill=color, width=5)
+    for x, y in [centre, *outer]:
+        r = 9 if (x, y) == centre else 7
+        draw.ellipse([x - r, y - r, x + r, y + r], fill=color)
+    return image
