@@ -137,7 +137,13 @@ def signal_charts(
             .mark_line(strokeWidth=1.1)
             .encode(
                 x=alt.X("time:T", title=None, axis=alt.Axis(format="%H:%M:%S")),
-                y=alt.Y("value:Q", title=sensor, scale=alt.Scale(zero=False)),
+                # a fixed axis width keeps the two charts' time axes aligned
+                y=alt.Y(
+                    "value:Q",
+                    title=sensor,
+                    scale=alt.Scale(zero=False),
+                    axis=alt.Axis(minExtent=44),
+                ),
                 color=alt.Color(
                     "channel:N",
                     scale=alt.Scale(domain=list(channels), range=list(colors)),
