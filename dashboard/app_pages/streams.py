@@ -188,10 +188,12 @@ except Exception as exc:
 if not streams:
     results.empty_state(
         "No streams yet.",
-        "A stream is a sequence of windows stored with a stream name. Replay a recording "
-        "with `binding stream ingest walk.csv --stream wrist` (embedded mode), or start the "
+        "A stream is a sequence of windows stored with a stream name. Load the sample "
+        "dataset on the Status page (it replays a walking recording as the stream demo-walk), "
+        "replay a recording of your own (the command binding stream ingest), or start the "
         "distributed stack, whose stream consumers write live sensor windows. They appear here.",
     )
+    st.page_link("app_pages/status.py", label="Load the sample dataset", icon=":material/dataset:")
     st.stop()
 
 now = time.time()

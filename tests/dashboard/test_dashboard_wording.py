@@ -60,3 +60,9 @@ def test_search_upload_of_unknown_kind_speaks_the_page_s_language():
     assert_clean(at)
     notes = [c.value for c in at.caption if "depth or thermal" in c.value]
     assert notes and not any("--" in n for n in notes), notes
+
+
+def test_the_streams_empty_state_names_no_flags(empty_env):
+    at = open_page("streams")
+    text = " ".join(m.value for m in at.markdown if "No streams yet" in m.value)
+    assert text and "--" not in text, text
