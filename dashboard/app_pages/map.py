@@ -71,30 +71,34 @@ st.caption(
     "names, click a point to see it, its nearest neighbours, and to search with it."
 )
 engine = session.engine()
-controls = st.columns([2, 4, 2], vertical_alignment="bottom")
-size = controls[0].select_slider(
-    "Sample", SAMPLE_SIZES, value=2000, key="map_size", persist_state="session"
-)
-chosen = controls[1].pills(
-    "Modalities",
-    style.MODALITIES,
-    selection_mode="multi",
-    default=list(style.MODALITIES),
-    format_func=lambda m: style.MODALITY_LABELS[m],
-    key="map_modalities",
-    persist_state="session",
-)
-method = controls[2].segmented_control(
-    "Projection",
-    ("PCA", "UMAP"),
-    default="PCA",
-    required=True,
-    key="map_method",
-    persist_state="session",
-    help=None
-    if HAS_UMAP
-    else "UMAP needs the optional package umap-learn (pip install umap-learn).",
-)
+# the controls are batched: choosing them redraws nothing until Draw
+with st.form("map_controls", border=False, enter_to_submit=False):
+    controls = st.columns([2, 4, 2, 1], vertical_alignment="bottom")
+    size = controls[0].select_slider(
+        "Sample", SAMPLE_SIZES, value=2000, key="map_size", persist_state="session"
+    )
+    chosen = controls[1].pills(
+        "Modalities",
+        style.MODALITIES,
+        selection_mode="multi",
+        default=list(style.MODALITIES),
+        format_func=lambda m: style.MODALITY_LABELS[m],
+        key="map_modalities",
+        persist_state="session",
+    )
+    method = controls[2].segmented_control(
+        "Projection",
+        ("PCA", "UMAP"),
+        default="PCA",
+        required=True,
+        key="map_method",
+        persist_state="session",
+        help=None
+        if HAS_UMAP
+        else "UMAP needs the optional package umap-learn (pip install umap-learn).",
+    )
+    with controls[3]:
+        st.form_submit_button("Draw", icon=":material/refresh:", width="stretch")
 if method == "UMAP" and not HAS_UMAP:
     st.info(
         "UMAP is optional and not installed here (`pip install umap-learn`); showing PCA.",

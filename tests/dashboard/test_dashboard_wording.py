@@ -41,11 +41,11 @@ def test_ingest_speaks_of_one_file_and_bytes(empty_env):
     assert at.get("table"), "the outcomes are not a table"
 
 
-def test_compose_filters_are_a_form():
-    at = open_page("compose")
-    forms = at.get("form")
-    assert forms, "no form on the page"
-    assert any(b.label == "Apply filters" for b in at.button)
+@pytest.mark.parametrize(("page", "submit"), [("compose", "Apply filters"), ("map", "Draw")])
+def test_filters_are_batched_in_a_form(page: str, submit: str):
+    at = open_page(page)
+    assert at.get("form"), "no form on the page"
+    assert any(b.label == submit for b in at.button)
 
 
 def test_search_upload_of_unknown_kind_speaks_the_page_s_language():
