@@ -185,6 +185,25 @@ def test_compose_worked_example_loads_and_runs():
     assert all(">IMU<" in m for m in metas[-len(titles) :])
 
 
+def test_compose_recommend_leaves_its_examples_out_unless_kept():
+    """Issue 13, item 19: recommend returned its positive example at rank 1 and its
+    negative example too."""
+    at = open_page("compose")
+    loads = [b for b in at.button if b.label == "Load"]
+    loads[3].click().run()  # like walking, unlike standing still (recommend)
+    assert_clean(at)
+    query = at.session_state["compose_result"][1].query
+    examples = {str(t.input.id) for t in query.terms}
+    assert len(examples) == 2
+    assert not examples & set(_hit_ids(at))
+
+    at.checkbox(key="compose_keep_examples").check()
+    next(b for b in at.button if b.label == "Apply filters").click().run()
+    assert_clean(at)
+    assert "examples=keep" in at.text_area(key="compose_expr").value
+    assert examples & set(_hit_ids(at))
+
+
 def test_compose_file_term_from_upload():
     at = open_page("compose")
     (first,) = _rows(at)
