@@ -60,7 +60,9 @@ with st.sidebar:
         mode = "distributed" if session.is_distributed(engine.settings) else "embedded"
         st.metric("Points", f"{summary.count:,}", border=True)
         chips = " ".join(
-            f"{style.chip(name)}&nbsp;<small>{count:,}</small>"
+            # chip and count in one box, so the count never wraps away from its chip
+            f'<span style="white-space:nowrap">{style.chip(name)}&nbsp;<small>{count:,}</small>'
+            "</span>"
             for name, count in summary.modalities.items()
         )
         if chips:
