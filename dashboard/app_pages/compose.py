@@ -224,8 +224,10 @@ for index, row in enumerate(list(ss["compose_rows"])):
                     if row.upload != label:
                         row.upload = label
                         guessed, _ = session.guess_modality(kept)
-                        if guessed and guessed != "text":
-                            ss[rows_.key("modality", uid)] = guessed
+                        # a new file: what was said about the previous one does not carry over
+                        ss[rows_.key("modality", uid)] = (
+                            guessed if guessed and guessed != "text" else None
+                        )
                 elif row.upload in uploads:
                     inner[1].caption(f":material/attach_file: {row.upload}")
                 elif row.upload:

@@ -48,6 +48,17 @@ def test_the_modality_said_for_one_upload_does_not_carry_over():
     assert at.selectbox(key="search_file_modality").value is None  # asked again, not "thermal"
 
 
+def test_a_compose_file_row_asks_again_for_a_new_upload():
+    at = open_page("compose")
+    (uid,) = [r.uid for r in at.session_state["compose_rows"]]
+    at.selectbox(key=f"compose_kind_{uid}").set_value("file").run()
+    at.file_uploader(key=f"compose_file_{uid}").upload("red.png", png_bytes(), "image/png").run()
+    assert at.selectbox(key=f"compose_modality_{uid}").value == "image"
+    at.file_uploader(key=f"compose_file_{uid}").upload("frame.npy", npy_bytes(2)).run()
+    assert_clean(at)
+    assert at.selectbox(key=f"compose_modality_{uid}").value is None  # not "image"
+
+
 def test_apply_text_refuses_a_file_term_without_its_upload():
     at = open_page("compose")
     before = [r.uid for r in at.session_state["compose_rows"]]
