@@ -213,13 +213,18 @@ def materialised(uploads: Mapping[str, Upload]) -> Iterator[dict[str, str]]:
         shutil.rmtree(folder, ignore_errors=True)
 
 
-def relabelled(exc: BaseException, paths: Mapping[str, str]) -> BaseException:
+def relabelled(
+    exc: BaseException, paths: Mapping[str, str], *, by_name: bool = True
+) -> BaseException:
     """`exc` with every temporary path of `paths` ({upload name: path}) in its message
-    replaced by the name of the file the user uploaded; `exc` itself when none occurs."""
+    replaced by the name of the file the user uploaded (and, with `by_name`, the temporary
+    file's own name too); `exc` itself when none occurs."""
 
     def fix(text: str) -> str:
         for label, path in paths.items():
-            text = text.replace(path, label).replace(Path(path).name, label)
+            text = text.replace(path, label)
+            if by_name:
+                text = text.replace(Path(path).name, label)
         return text
 
     if not any(isinstance(a, str) and fix(a) != a for a in exc.args):

@@ -70,3 +70,21 @@ def test_apply_text_refuses_a_file_term_without_its_upload():
     assert [r.uid for r in at.session_state["compose_rows"]] == before  # rows untouched
     assert at.text_area(key="compose_expr").value == 'text:"sea" + audio:waves.wav'  # kept
     assert not card_titles(at)  # and nothing searched without the term
+
+
+def test_an_uploaded_zip_is_named_as_uploaded_not_by_its_temporary_folder(empty_env):
+    import zipfile
+
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        for c, name in enumerate(["red", "blue"]):
+            for i in range(2):
+                archive.writestr(f"colours/{name}/{i}.png", png_bytes((200 * (1 - c), 0, 200 * c)))
+    at = open_page("evaluate")
+    at.radio(key="eval_where").set_value("Upload a zip").run()
+    at.file_uploader(key="eval_zip").upload("colours.zip", buffer.getvalue(), "application/zip")
+    at.run()
+    at.button(key="eval_run").click().run()
+    assert_clean(at)
+    last = next(m.value for m in at.markdown if m.value.startswith("**Last run**"))
+    assert "colours.zip" in last and "binding-eval" not in last, last
