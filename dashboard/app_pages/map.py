@@ -73,7 +73,7 @@ st.caption(
 engine = session.engine()
 # the controls are batched: choosing them redraws nothing until Draw
 with st.form("map_controls", border=False, enter_to_submit=False):
-    controls = st.columns([2, 4, 2, 1], vertical_alignment="bottom")
+    controls = st.columns([1.5, 4.6, 1.6, 0.9], vertical_alignment="bottom")
     size = controls[0].select_slider(
         "Sample", SAMPLE_SIZES, value=2000, key="map_size", persist_state="session"
     )
