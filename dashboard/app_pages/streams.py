@@ -320,8 +320,22 @@ if result is not None:
             }
         )
     st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch", key="streams_matches")
+    spans = frame.set_index("id")[["t0", "t1"]]
+
+    def from_tail(point_id: str, payload: dict[str, Any]) -> bool:
+        """A window's preview from the stream's recent samples, while they hold it."""
+        if payload.get("modality") != "imu" or point_id not in spans.index:
+            return False
+        t0, t1 = spans.loc[point_id]
+        values = streamplot.window_samples(tail_times, tail_samples, float(t0), float(t1))
+        if values is None:
+            return False
+        step = max(1, -(-values.shape[1] // media.CURVE_POINTS))
+        st.altair_chart(previews.imu_chart(values[:, ::step], step), width="content")
+        return True
+
     hits = [h for h in result.hits[:top_k]]
-    results.render_grid(engine, hits, key="streams")
+    results.render_grid(engine, hits, key="streams", preview=from_tail)
 else:
     st.caption(
         f"Type a description to score every window of {style.escape_markdown(chosen)} against it."

@@ -20,6 +20,8 @@ from dashboard.components import previews, style
 
 #: A button on every card: its label, its icon and what it does with the hit's id.
 Action = tuple[str, str, Callable[[str], None]]
+#: A page's own preview of a hit (id, payload): True when it drew one, else the stored media's.
+Preview = Callable[[str, dict[str, Any]], bool]
 
 #: Smallest card width in pixels before the grid drops a column.
 CARD_MIN_PX = 250
@@ -108,14 +110,17 @@ def render_grid(
     term_labels: Sequence[str] = (),
     term_weights: Sequence[float] = (),
     mode: str = "sum",
+    preview: Preview | None = None,
 ) -> None:
-    """Draw `hits` as cards. `key` prefixes widget keys (one per page)."""
+    """Draw `hits` as cards. `key` prefixes widget keys (one per page). `preview`, when
+    given, may draw a card's preview itself (a stream's window from its recent samples)."""
     grid = st.grid("auto", min_column_width=CARD_MIN_PX, border=True, gap="small")
     best = max((float(h.score) for h in hits), default=None)
     for rank, hit in enumerate(hits):
         payload = dict(hit.payload or {})
         with grid.cell():
-            previews.render(engine, payload, key=f"{key}_preview_{rank}")
+            if preview is None or not preview(str(hit.id), payload):
+                previews.render(engine, payload, key=f"{key}_preview_{rank}")
             name = previews.display_name(payload)
             st.markdown(
                 f'<div class="bd-title" title="{html.escape(name)}">{rank + 1}. '

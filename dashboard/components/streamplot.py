@@ -169,3 +169,17 @@ def signal_charts(
         )
         charts.append(alt.layer(shade, line).properties(height=140))
     return charts
+
+
+def window_samples(
+    times: np.ndarray, samples: np.ndarray, t0: float, t1: float, *, at_least: int = 2
+) -> np.ndarray | None:
+    """The samples (6, n) of a recent signal that fall in the window [t0, t1), or None when
+    the signal does not hold (at least `at_least` of) them."""
+    times = np.asarray(times, dtype=np.float64)
+    if not len(times) or not t1 > t0:
+        return None
+    inside = (times >= t0) & (times < t1)
+    if int(inside.sum()) < at_least:
+        return None
+    return np.asarray(samples, dtype=np.float32)[inside].T.copy()

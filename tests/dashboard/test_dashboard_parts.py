@@ -230,3 +230,15 @@ def test_the_live_signal_is_drawn_over_its_windows_with_the_matches_marked():
         marks = [layer["mark"]["type"] for layer in spec["layer"]]
         assert marks == ["rect", "line"]
     assert signal_charts(np.zeros(0), np.zeros((0, 6)), frame) == []
+
+
+def test_a_window_preview_comes_from_the_recent_samples_while_they_hold_it():
+    from dashboard.components.streamplot import window_samples
+
+    times = 100.0 + np.arange(500) / 50.0  # 10 s at 50 Hz
+    samples = np.arange(500 * 6, dtype=np.float32).reshape(500, 6)
+    window = window_samples(times, samples, 102.0, 107.0)
+    assert window is not None and window.shape == (6, 250)
+    np.testing.assert_array_equal(window[:, 0], samples[100])
+    assert window_samples(times, samples, 200.0, 205.0) is None  # trimmed from the tail
+    assert window_samples(np.zeros(0), np.zeros((0, 6)), 0.0, 5.0) is None
