@@ -28,7 +28,8 @@ def test_status_counts_chart_has_whole_number_ticks_and_checks_are_whole():
 def test_ingest_speaks_of_one_file_and_bytes(empty_env):
     at = open_page("ingest")
     at.file_uploader(key="ingest_files_0").set_value(
-        [("tiny.bin", b"x" * 33, "application/octet-stream")]
+        # 33 bytes that are no media format and no text (not UTF-8)
+        [("tiny.bin", b"\x00\xff\xfe\x81" * 8 + b"\x00", "application/octet-stream")]
     ).run()
     assert_clean(at)
     assert any("**1 file ready.**" in m.value for m in at.markdown)
