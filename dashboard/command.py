@@ -20,5 +20,5 @@ def dashboard(
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 8501,
 ) -> None:
     """Start the Streamlit dashboard: search, compose, ingest, streams, map and status."""
-    typer.echo(f"dashboard on http://{host}:{port} (Ctrl-C stops it)", err=True)
+    typer.echo(f"dashboard on http://{host}:{port} (Ctrl-C or SIGTERM stops it)", err=True)
     raise typer.Exit(run_dashboard(host=host, port=port))

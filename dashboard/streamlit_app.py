@@ -24,7 +24,9 @@ from dashboard.components import session, style  # noqa: E402
 
 st.set_page_config(
     page_title="binding",
-    page_icon=":material/hub:",
+    # drawn here and served by this server: a `:material/...:` page icon makes the browser
+    # fetch its SVG from fonts.gstatic.com, and a page must work with no network
+    page_icon=style.favicon(),
     layout="wide",
     initial_sidebar_state="expanded",
 )
@@ -58,7 +60,9 @@ with st.sidebar:
         mode = "distributed" if session.is_distributed(engine.settings) else "embedded"
         st.metric("Points", f"{summary.count:,}", border=True)
         chips = " ".join(
-            f"{style.chip(name)}&nbsp;<small>{count:,}</small>"
+            # chip and count in one box, so the count never wraps away from its chip
+            f'<span style="white-space:nowrap">{style.chip(name)}&nbsp;<small>{count:,}</small>'
+            "</span>"
             for name, count in summary.modalities.items()
         )
         if chips:

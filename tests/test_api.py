@@ -77,7 +77,9 @@ def test_search_by_stored_point_and_by_file(filled: Engine, media_folder: DemoDa
     assert top.score == pytest.approx(1.0, abs=1e-4)
     assert by_file.explanations is None
 
-    by_id = filled.search(f"id:{top.id} @ 4", explain=True)
+    # a stored point is not its own result, unless the query keeps its examples
+    assert top.id not in {h.id for h in filled.search(f"id:{top.id} @ 4").hits}
+    by_id = filled.search(f"id:{top.id} @ 4 | examples=keep", explain=True)
     assert by_id.hits[0].id == top.id and len(by_id.hits) == 4
     assert by_id.explanations is not None
     assert by_id.explanations[0].cosines[0] == pytest.approx(1.0, abs=1e-4)

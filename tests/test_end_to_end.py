@@ -134,7 +134,7 @@ def _check_payloads(engine: Engine, folder: Path, outcomes: dict) -> None:  # ty
 
 def _check_searches(engine: Engine, folder: Path, outcomes: dict) -> None:  # type: ignore[type-arg]
     (night,) = outcomes["night.png"].ids
-    by_id = engine.search(f"id:{night} @ 5")
+    by_id = engine.search(f"id:{night} @ 5 | examples=keep")
     assert by_id.hits[0].id == night and by_id.hits[0].score == pytest.approx(1.0, abs=1e-4)
 
     chirp = folder / "audio" / "chirp.wav"
@@ -158,5 +158,5 @@ def _check_searches(engine: Engine, folder: Path, outcomes: dict) -> None:  # ty
         for p in engine.store.retrieve(outcomes["melody_24s.ogg"].ids)
         if p.payload["segment"] == "10.000-20.000"
     ]
-    found = engine.search(f"id:{segment.id} @ 1 | modality=audio")
+    found = engine.search(f"id:{segment.id} @ 1 | modality=audio examples=keep")
     assert found.hits[0].id == segment.id and found.hits[0].payload["start"] == 10.0

@@ -206,7 +206,8 @@ def search(
     `sum`: one search with `combine_sum` of the terms (scores are cosines). `rrf`: one search
     per term, `rrf_depth(limit)` deep, fused by `fuse_rrf`. `recommend`: the store's
     best-score recommend with positive-weight terms as positive examples and negative-weight
-    ones as negative. In every mode a query whose terms cancel out is refused.
+    ones as negative. In every mode a query whose terms cancel out is refused, and the
+    stored points used as terms are not results unless `query.keep_examples`.
     `exact` and `hnsw_ef` go to the store's searches (exhaustive search; a wider HNSW beam).
     """
     vectors = np.asarray(term_vectors, dtype=np.float32)  # (T, D)
@@ -216,12 +217,13 @@ def search(
         )
     weights = query.weights  # (T,)
     combined = combine_sum(vectors, weights)  # (D,)
+    where = query.search_filter()  # the query's filter, its example points left out
 
     if query.mode == "sum":
         return store.search(
             combined,
             limit=query.limit,
-            filter=query.filter,
+            filter=where,
             with_vectors=with_vectors,
             exact=exact,
             hnsw_ef=hnsw_ef,
@@ -231,7 +233,7 @@ def search(
             store.search(
                 vector,
                 limit=rrf_depth(query.limit),
-                filter=query.filter,
+                filter=where,
                 with_vectors=with_vectors,
                 exact=exact,
                 hnsw_ef=hnsw_ef,
@@ -243,7 +245,7 @@ def search(
     positive = [v for v, w in zip(vectors, weights, strict=True) if w > 0]
     negative = [v for v, w in zip(vectors, weights, strict=True) if w < 0]
     hits = store.recommend(
-        positive, negative, limit=query.limit, filter=query.filter, exact=exact, hnsw_ef=hnsw_ef
+        positive, negative, limit=query.limit, filter=where, exact=exact, hnsw_ef=hnsw_ef
     )
     return with_hit_vectors(hits, store) if with_vectors else hits
 

@@ -23,7 +23,7 @@ Grammar (ISO EBNF; `ws` is any run of white space, possibly empty):
     clauses    = "|", ws, clause, { ws, clause } ;
     clause     = name, ws, "=", ws, value, { ws, ",", ws, value } ;
     name       = "mode" | "modality" | "tag" | "stream" | "source" | "sha256"
-               | "from" | "to" | "id" | "exclude" ;
+               | "from" | "to" | "id" | "exclude" | "examples" ;
     value      = quoted | value char, { value char } ;
     value char = ? any character except white space and  " , | ? ;
 
@@ -33,8 +33,9 @@ weight is unsigned: the sign joining the term gives its sign (a leading sign is 
 the first term). Clauses: `mode=sum|rrf|recommend`; `modality=` and `tag=` take a comma
 list and match any of it; `stream=`, `source=`, `sha256=` one value; `from=`/`to=` an
 inclusive time range (ISO 8601, UTC when no zone is given, or `@` and seconds since the
-epoch); `id=` restricts to, and `exclude=` leaves out, points by id. Each clause may appear
-once. docs/query.md explains what each mode does.
+epoch); `id=` restricts to, and `exclude=` leaves out, points by id; `examples=keep` lets
+the stored points used as `id:` terms be results (by default they are left out). Each
+clause may appear once. docs/query.md explains what each mode does.
 """
 
 from __future__ import annotations
@@ -69,8 +70,12 @@ _NAME = re.compile(r"[A-Za-z][A-Za-z0-9_]*")
 _BARE_STOP = frozenset('"+*@|')  # and white space
 _VALUE_STOP = frozenset('",|')  # and white space
 _SPECIAL_SOURCES = ("id", "vec")
-_CLAUSES = ("mode", "modality", "tag", "stream", "source", "sha256", "from", "to", "id", "exclude")
-_SINGLE_VALUED = frozenset({"mode", "stream", "source", "sha256", "from", "to"})
+_CLAUSES = (
+    "mode", "modality", "tag", "stream", "source", "sha256", "from", "to", "id", "exclude",
+    "examples",
+)  # fmt: skip
+_SINGLE_VALUED = frozenset({"mode", "stream", "source", "sha256", "from", "to", "examples"})
+_EXAMPLES = ("exclude", "keep")
 _TERM_EXAMPLE = 'a term such as text:"a dog", image:photo.jpg, id:<uuid> or vec:[...]'
 _MAX_LIMIT_DIGITS = len(str(MAX_LIMIT))
 
@@ -100,6 +105,8 @@ def format_query(query: Query) -> str:
     if query.limit != DEFAULT_LIMIT:
         text += f" @ {query.limit}"
     clauses = ([] if query.mode == "sum" else [f"mode={query.mode}"]) + _format_filter(query.filter)
+    if query.keep_examples:
+        clauses.append("examples=keep")
     if clauses:
         text += " | " + " ".join(clauses)
     return text
@@ -238,14 +245,16 @@ class _Parser:
             self.skip_ws()
             expected = "'| clauses' or the end of the query"
         mode: Mode = "sum"
-        mode_pos, query_filter = None, None
+        mode_pos, query_filter, keep = None, None, False
         if self.peek() == "|":
-            mode, mode_pos, query_filter = self.clauses()
+            mode, mode_pos, query_filter, keep = self.clauses()
         if self.pos < len(self.text):
             raise self.fail(f"expected {expected}, found {self.text[self.pos]!r}")
 
         try:
-            return Query(tuple(terms), mode=mode, limit=limit, filter=query_filter)
+            return Query(
+                tuple(terms), mode=mode, limit=limit, filter=query_filter, keep_examples=keep
+            )
         except QueryError as e:
             pos = starts[e.term] if e.term is not None else (mode_pos or 0)
             raise self.fail(e.reason, pos) from None
@@ -399,7 +408,7 @@ class _Parser:
             raise self.fail("ask for at least 1 result", digits_pos)
         return int(digits)
 
-    def clauses(self) -> tuple[Mode, int | None, Filter | None]:
+    def clauses(self) -> tuple[Mode, int | None, Filter | None, bool]:
         self.pos += 1  # the "|"
         self.skip_ws()
         if self.pos == len(self.text):
@@ -407,6 +416,7 @@ class _Parser:
         seen: dict[str, int] = {}
         mode: Mode = "sum"
         mode_pos = None
+        keep = False
         fields: dict[str, object] = {}
         while self.pos < len(self.text):
             name_pos = self.pos
@@ -431,6 +441,13 @@ class _Parser:
                 raise self.fail(f"'{name}' takes one value", values[1][1])
             if name == "mode":
                 mode, mode_pos = self.mode(*values[0]), name_pos
+            elif name == "examples":
+                written, pos = values[0]
+                if written.lower() not in _EXAMPLES:
+                    raise self.fail(
+                        f"examples= takes keep or exclude, not {_shorten(written)!r}", pos
+                    )
+                keep = written.lower() == "keep"
             else:
                 fields.update(self.filter_field(name, values))
             self.skip_ws()
@@ -439,7 +456,7 @@ class _Parser:
         if isinstance(start, float) and isinstance(end, float) and start > end:
             raise self.fail("the time range is empty: 'from' is after 'to'", seen["to"])
         query_filter = Filter(**fields) if fields else None  # type: ignore[arg-type]
-        return mode, mode_pos, query_filter
+        return mode, mode_pos, query_filter, keep
 
     def values(self, name: str) -> list[tuple[str, int]]:
         """A comma list of values, each with its position."""

@@ -233,12 +233,16 @@ class Query:
     term's share, negative ones penalise; at least one positive term); `recommend` is
     Qdrant's best-score recommend with positive (+1) and negative (-1) examples: other
     weights mean nothing to it and are refused.
+
+    Stored points used as terms (`id:` terms, a recommend's examples) are left out of the
+    results unless `keep_examples` is True (`| examples=keep` in the written form).
     """
 
     terms: tuple[Term, ...]
     mode: Mode = "sum"
     limit: int = DEFAULT_LIMIT
     filter: Filter | None = None
+    keep_examples: bool = False
 
     def __post_init__(self) -> None:
         terms = tuple(self.terms)
@@ -257,6 +261,8 @@ class Query:
             raise QueryError(f"the limit must be between 1 and {MAX_LIMIT}, not {self.limit}")
         object.__setattr__(self, "limit", int(self.limit))
         object.__setattr__(self, "filter", _checked_filter(self.filter))
+        if not isinstance(self.keep_examples, bool):
+            raise QueryError(f"keep_examples must be True or False, not {self.keep_examples!r}")
 
         if self.mode == "recommend":
             for i, term in enumerate(terms):
@@ -273,6 +279,20 @@ class Query:
     def weights(self) -> np.ndarray:
         """The terms' weights, shape (T,)."""
         return np.array([t.weight for t in self.terms], dtype=np.float64)
+
+    @property
+    def example_ids(self) -> frozenset[UUID]:
+        """The ids of the stored points used as terms."""
+        return frozenset(t.input.id for t in self.terms if isinstance(t.input, PointInput))
+
+    def search_filter(self) -> Filter | None:
+        """The filter the store searches with: the query's own, and its example points left
+        out unless `keep_examples`."""
+        examples = frozenset() if self.keep_examples else self.example_ids
+        if not examples:
+            return self.filter
+        base = self.filter or Filter()
+        return replace(base, exclude_ids=base.exclude_ids | examples)
 
 
 # --- filters -------------------------------------------------------------------------------

@@ -49,7 +49,8 @@ The package, one concern a module:
 - `replay`: recordings as entries, and embedded-mode ingest (`ingest_recording`);
 - `scripts`: the Lua scripts that pair each stream command with its count, the client;
 - `producer`: `StreamProducer`, `publish_readings`, `publish_recording`;
-- `status`: the books, rates, dead letters.
+- `status`: the books, rates, dead letters;
+- `tail`: a stream's recent samples, read back from its capped Redis stream for live plots.
 
 The consumer is a worker: `workers.streams.StreamConsumer` (`binding worker streams`).
 """

@@ -56,7 +56,11 @@ def _load_written(text: str) -> None:
         ss["compose_expr_error"] = (exc.message, exc.column, text)
         return
     except Exception as exc:
-        ss["compose_expr_error"] = (str(getattr(exc, "reason", exc)), None, text)
+        ss["compose_expr_error"] = (session.ui_reason(exc), None, text)
+        return
+    missing = rows_.missing_uploads(query, ss.get("compose_uploads") or {})
+    if missing:  # refuse: never drop a term, never search without it
+        ss["compose_expr_error"] = (missing, None, text)
         return
     for row in ss["compose_rows"]:
         rows_.forget(ss, row.uid)
@@ -69,6 +73,7 @@ def _load_written(text: str) -> None:
     )
     ss["compose_tags"] = sorted(where.tags) if where and where.tags else []
     ss["compose_stream"] = where.stream if where and where.stream else None
+    ss["compose_keep_examples"] = query.keep_examples
     # conditions the widgets do not show (source, time, ids) are kept as they are
     ss["compose_other_filter"] = _other_conditions(where)
     ss["compose_expr_synced"] = None  # print the canonical form on the next run
@@ -90,6 +95,12 @@ def _other_conditions(where: Any) -> Any:
 
 def _go() -> None:
     ss["compose_go"] = True
+
+
+def _refilter() -> None:
+    """Filters applied: run the query again if results are shown."""
+    if "compose_result" in ss:
+        ss["compose_go"] = True
 
 
 # --- header ----------------------------------------------------------------------------------
@@ -213,8 +224,10 @@ for index, row in enumerate(list(ss["compose_rows"])):
                     if row.upload != label:
                         row.upload = label
                         guessed, _ = session.guess_modality(kept)
-                        if guessed and guessed != "text":
-                            ss[rows_.key("modality", uid)] = guessed
+                        # a new file: what was said about the previous one does not carry over
+                        ss[rows_.key("modality", uid)] = (
+                            guessed if guessed and guessed != "text" else None
+                        )
                 elif row.upload in uploads:
                     inner[1].caption(f":material/attach_file: {row.upload}")
                 elif row.upload:
@@ -267,7 +280,7 @@ adders[2].button(
 # --- combination and filters -------------------------------------------------------------------
 
 st.subheader("Combine")
-options_row = st.columns([2.2, 3.6, 1.2], gap="medium")
+options_row = st.columns([2.2, 4.8], gap="medium")
 with options_row[0]:
     st.segmented_control(
         "Mode",
@@ -278,35 +291,47 @@ with options_row[0]:
     )
     st.caption(MODE_HELP[ss.get("compose_mode") or "sum"])
 with options_row[1]:
-    st.pills(
-        "Return",
-        style.MODALITIES,
-        selection_mode="multi",
-        format_func=lambda m: style.MODALITY_LABELS[m],
-        key="compose_modalities",
-        persist_state="session",
-    )
     try:
         tag_options = sorted(engine.facet("tags"))
         stream_options = sorted(engine.facet("stream"))
     except Exception:
         tag_options, stream_options = [], []
-    filter_cols = st.columns(2)
-    filter_cols[0].multiselect(
-        "Tags (any of)", tag_options, key="compose_tags", persist_state="session"
-    )
-    filter_cols[1].selectbox(
-        "Stream",
-        stream_options,
-        index=None,
-        key="compose_stream",
-        placeholder="any",
-        persist_state="session",
-    )
-with options_row[2]:
-    limits = sorted({*LIMITS, int(ss.get("compose_limit") or 10)})
-    st.selectbox("Results", limits, key="compose_limit", persist_state="session")
-
+    # the filters are batched: choosing them reruns nothing until Apply
+    with st.form("compose_filters", border=False, enter_to_submit=False):
+        st.pills(
+            "Return",
+            style.MODALITIES,
+            selection_mode="multi",
+            format_func=lambda m: style.MODALITY_LABELS[m],
+            key="compose_modalities",
+            persist_state="session",
+        )
+        filter_cols = st.columns([2, 2, 1.2], vertical_alignment="bottom")
+        filter_cols[0].multiselect(
+            "Tags (any of)",
+            tag_options,
+            key="compose_tags",
+            placeholder="any tag",
+            persist_state="session",
+        )
+        filter_cols[1].selectbox(
+            "Stream",
+            stream_options,
+            index=None,
+            key="compose_stream",
+            placeholder="any",
+            persist_state="session",
+        )
+        limits = sorted({*LIMITS, int(ss.get("compose_limit") or 10)})
+        filter_cols[2].selectbox("Results", limits, key="compose_limit", persist_state="session")
+        st.checkbox(
+            "Keep the stored items used as terms in the results",
+            key="compose_keep_examples",
+            help="By default a stored item you search with (an id: term) is left out of "
+            "the results: it would be its own best match. Written form: examples=keep.",
+            persist_state="session",
+        )
+        st.form_submit_button("Apply filters", icon=":material/filter_alt:", on_click=_refilter)
 # --- the written form --------------------------------------------------------------------------
 
 query = None
@@ -328,7 +353,13 @@ try:
 
         where = merge_filters(where, other)
     limit = int(ss.get("compose_limit") or 10)
-    query = Query(tuple(built), mode=mode, limit=limit, filter=where)  # type: ignore[arg-type]
+    query = Query(
+        tuple(built),
+        mode=mode,  # type: ignore[arg-type]
+        limit=limit,
+        filter=where,
+        keep_examples=bool(ss.get("compose_keep_examples")),
+    )
 except Exception as exc:
     query_problem = str(getattr(exc, "reason", exc))
 
@@ -396,7 +427,7 @@ if shown is not None:
         )
     st.divider()
     st.markdown(
-        f"**{len(result.hits)} results** for `{written}` "
+        f"**{style.plural(len(result.hits), 'result')}** for `{written}` "
         f"<span style='color:rgba(49,51,63,.6)'>· {elapsed * 1000:.0f} ms · "
         f"bars: each hit's cosine with each term</span>",
         unsafe_allow_html=True,

@@ -36,11 +36,41 @@ def _unzip(upload: Any) -> Path:
     return folder
 
 
-def _run(engine: Any, source: Path, modality: str, against: str, templates: list[str]) -> None:
+def _run(
+    engine: Any,
+    source: Path,
+    modality: str,
+    against: str,
+    templates: list[str],
+    *,
+    label: str | None = None,
+) -> None:
+    """Evaluate `source`; `label` names it in the run and its errors (an uploaded zip's name,
+    never the temporary folder it was extracted to)."""
+    try:
+        _evaluate(engine, source, modality, against, templates, label)
+    except Exception as exc:
+        if label is None:
+            raise
+        raise session.relabelled(exc, {label: str(source)}, by_name=False) from None
+
+
+def _evaluate(
+    engine: Any,
+    source: Path,
+    modality: str,
+    against: str,
+    templates: list[str],
+    label: str | None,
+) -> None:
+    from dataclasses import replace
+
     from binding.eval.classify import confusion_png, read_labelled
     from binding.eval.runner import default_output, open_embedder, run_classify
 
     data = read_labelled(source, None if modality == "auto" else modality, mixed=against != "none")
+    if label is not None:
+        data = replace(data, origin=label)
     kinds = [data.modality.value] + ([against] if against != "none" else [])
     shared = None if session.is_distributed(engine.settings) else engine.encoder
     embedder = open_embedder(engine.settings, kinds, encoder=shared)
@@ -62,7 +92,9 @@ def _run(engine: Any, source: Path, modality: str, against: str, templates: list
     bar.empty()
     path = run.save(default_output(engine.settings, "classify"))
     png = confusion_png(
-        result, path.with_suffix(".png"), title=f"{source.name}: top-1 {result.top1:.3f}"
+        result,
+        path.with_suffix(".png"),
+        title=f"{label or source.name}: top-1 {result.top1:.3f}",
     )
     ss.eval_last = {"json": str(path), "png": str(png)}
     embedder.close()
@@ -129,6 +161,7 @@ where = st.radio(
     "Labelled data", ["Folder on the server", "Upload a zip"], horizontal=True, key="eval_where"
 )
 source: Path | None = None
+label: str | None = None  # what an uploaded zip is called in runs and errors
 if where == "Folder on the server":
     typed = st.text_input("Folder of class folders", key="eval_folder", placeholder="/data/pets")
     source = Path(typed).expanduser() if typed else None
@@ -142,6 +175,7 @@ else:
             if key not in extracted or not Path(extracted[key]).is_dir():
                 extracted[key] = str(_unzip(upload))
             source = Path(extracted[key])
+            label = f"{session.Upload.of(upload.name, b'').name} (uploaded)"
         except (ValueError, zipfile.BadZipFile) as exc:
             session.show_error("The zip could not be read", exc)
 c1, c2 = st.columns(2)
@@ -155,7 +189,7 @@ if st.button("Evaluate", key="eval_run", type="primary", disabled=source is None
     assert source is not None
     templates = [t.strip() for t in templates_text.splitlines() if t.strip()]
     try:
-        _run(engine, source, modality, against, templates)
+        _run(engine, source, modality, against, templates, label=label)
     except Exception as exc:
         session.show_error("The evaluation failed", exc)
 if "eval_last" in ss and Path(ss.eval_last["json"]).exists():

@@ -19,12 +19,6 @@ def _outcome_style(value: str) -> str:
     return f"color: {OUTCOME_COLORS.get(value, 'inherit')}; font-weight: 600"
 
 
-def _mb(size: int) -> str:
-    if size >= 1e9:
-        return f"{size / 1e9:,.2f} GB"
-    return f"{size / 1e6:,.1f} MB" if size >= 100_000 else f"{size / 1e3:,.1f} kB"
-
-
 st.title("Ingest")
 st.caption(
     "Drop files of any modality. The content decides what each file is; say it yourself for "
@@ -38,8 +32,9 @@ ss.setdefault("ingest_generation", 0)
 
 with st.container(border=True):
     st.markdown(
-        f"**Limits** · up to **{_mb(limit_bytes)}** per file "
-        f"(upload limit {server_mb} MB, engine limit {_mb(engine_bytes)}) · many files at once\n\n"
+        f"**Limits** · up to **{style.format_bytes(limit_bytes)}** per file (upload limit "
+        f"{style.format_bytes(server_mb * 1_000_000)}, engine limit "
+        f"{style.format_bytes(engine_bytes)}) · many files at once\n\n"
         "**Accepted** · images (JPEG, PNG, WebP, GIF, BMP, TIFF) · video (MP4, MOV, WebM, MKV) · "
         "audio (WAV, FLAC, OGG, MP3, M4A) · depth and thermal (PNG, TIFF, `.npy`) · "
         "IMU (CSV with `acc_x … gyro_z` columns, `.npy` of shape (6, T)) · text (`.txt`, say *Text*)"
@@ -73,13 +68,15 @@ if files:
         rows.append(
             {
                 "file": kept.name,
-                "size": _mb(len(kept.data)),
+                "size": style.format_bytes(len(kept.data)),
                 "detected": guessed or "?",
                 "modality": AUTO,
                 "note": "" if guessed else why,
             }
         )
-    st.markdown(f"**{len(files)} files ready.** Set a modality where detection cannot tell.")
+    st.markdown(
+        f"**{style.plural(len(files), 'file')} ready.** Set a modality where detection cannot tell."
+    )
     plan = st.data_editor(
         pd.DataFrame(rows),
         key=f"ingest_plan_{ss['ingest_generation']}",
@@ -97,7 +94,7 @@ if files:
         width="stretch",
     )
     go = cols[2].button(
-        f"Ingest {len(files)} file{'s' if len(files) != 1 else ''}",
+        f"Ingest {style.plural(len(files), 'file')}",
         type="primary",
         icon=":material/cloud_upload:",
         width="stretch",
@@ -138,7 +135,7 @@ if go and files:
                 "outcome": outcome.status,
                 "modality": outcome.modality or modality or "",
                 "points": outcome.points,
-                "reason": outcome.reason or "",
+                "reason": session.ui_text(outcome.reason or ""),
             }
         except Exception as exc:  # one bad file never stops the others
             row = {
@@ -146,12 +143,12 @@ if go and files:
                 "outcome": "rejected",
                 "modality": modality or "",
                 "points": 0,
-                "reason": str(getattr(exc, "reason", exc)) or type(exc).__name__,
+                "reason": session.ui_reason(exc),
             }
         outcomes.append(row)
         live.dataframe(pd.DataFrame(outcomes), hide_index=True, width="stretch")
     elapsed = time.perf_counter() - started
-    bar.progress(1.0, text=f"Done: {len(files)} files in {elapsed:.1f} s")
+    bar.progress(1.0, text=f"Done: {style.plural(len(files), 'file')} in {elapsed:.1f} s")
     live.empty()
     session.bump_revision()
     ss["ingest_report"] = (outcomes, elapsed)
@@ -171,17 +168,20 @@ if report is not None:
     metrics[3].metric(
         "Points written", int(frame["points"].sum()) if len(frame) else 0, border=True
     )
-    st.dataframe(
-        frame.style.map(_outcome_style, subset=["outcome"]) if len(frame) else frame,
-        hide_index=True,
-        width="stretch",
-        key="ingest_outcomes",
-        column_config={
-            "file": st.column_config.TextColumn("File", width="medium"),
-            "outcome": st.column_config.TextColumn("Outcome", width="small"),
-            "modality": st.column_config.TextColumn("Modality", width="small"),
-            "points": st.column_config.NumberColumn("Points", width="small"),
-            "reason": st.column_config.TextColumn("Reason", width="large"),
-        },
+    # a static table: its cells wrap, so a long reason is read whole, never cut off
+    shown = frame.rename(
+        columns={
+            "file": "File",
+            "outcome": "Outcome",
+            "modality": "Modality",
+            "points": "Points",
+            "reason": "Reason",
+        }
     )
-    st.caption(f"{len(frame)} files in {elapsed:.1f} s. Duplicates were already stored.")
+    st.table(
+        shown.style.map(_outcome_style, subset=["Outcome"]) if len(shown) else shown,
+        hide_index=True,
+    )
+    st.caption(
+        f"{style.plural(len(frame), 'file')} in {elapsed:.1f} s. Duplicates were already stored."
+    )

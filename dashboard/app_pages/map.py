@@ -71,30 +71,34 @@ st.caption(
     "names, click a point to see it, its nearest neighbours, and to search with it."
 )
 engine = session.engine()
-controls = st.columns([2, 4, 2], vertical_alignment="bottom")
-size = controls[0].select_slider(
-    "Sample", SAMPLE_SIZES, value=2000, key="map_size", persist_state="session"
-)
-chosen = controls[1].pills(
-    "Modalities",
-    style.MODALITIES,
-    selection_mode="multi",
-    default=list(style.MODALITIES),
-    format_func=lambda m: style.MODALITY_LABELS[m],
-    key="map_modalities",
-    persist_state="session",
-)
-method = controls[2].segmented_control(
-    "Projection",
-    ("PCA", "UMAP"),
-    default="PCA",
-    required=True,
-    key="map_method",
-    persist_state="session",
-    help=None
-    if HAS_UMAP
-    else "UMAP needs the optional package umap-learn (pip install umap-learn).",
-)
+# the controls are batched: choosing them redraws nothing until Draw
+with st.form("map_controls", border=False, enter_to_submit=False):
+    controls = st.columns([1.5, 4.6, 1.6, 0.9], vertical_alignment="bottom")
+    size = controls[0].select_slider(
+        "Sample", SAMPLE_SIZES, value=2000, key="map_size", persist_state="session"
+    )
+    chosen = controls[1].pills(
+        "Modalities",
+        style.MODALITIES,
+        selection_mode="multi",
+        default=list(style.MODALITIES),
+        format_func=lambda m: style.MODALITY_LABELS[m],
+        key="map_modalities",
+        persist_state="session",
+    )
+    method = controls[2].segmented_control(
+        "Projection",
+        ("PCA", "UMAP"),
+        default="PCA",
+        required=True,
+        key="map_method",
+        persist_state="session",
+        help=None
+        if HAS_UMAP
+        else "UMAP needs the optional package umap-learn (pip install umap-learn).",
+    )
+    with controls[3]:
+        st.form_submit_button("Draw", icon=":material/refresh:", width="stretch")
 if method == "UMAP" and not HAS_UMAP:
     st.info(
         "UMAP is optional and not installed here (`pip install umap-learn`); showing PCA.",
@@ -104,7 +108,16 @@ if method == "UMAP" and not HAS_UMAP:
 linked = st.query_params.get("point")
 if linked and linked != ss.get("map_last_link"):
     ss["map_last_link"] = linked
-    ss["map_selected"] = linked
+    if session.canonical_id(linked) is None:
+        shown_link = linked if len(linked) <= 60 else linked[:57] + "..."
+        st.warning(
+            f"The address asks for the point \u201c{style.escape_markdown(shown_link)}\u201d, which is "
+            "not a point id (ids look like `3f6c1a2e-…`); showing the whole map.",
+            icon=":material/link_off:",
+        )
+        ss.pop("map_selected", None)
+    else:
+        ss["map_selected"] = session.canonical_id(linked)
 if ss.pop("map_switch", False):
     st.switch_page("app_pages/search.py")
 if not chosen:

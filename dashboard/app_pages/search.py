@@ -66,16 +66,22 @@ with st.container(border=True):
             help="The content decides what a file is, not its name or extension.",
         )
         file_modality: str | None = None
-        if upload is not None:
+        if upload is None:
+            st.session_state.pop("search_file_sha", None)
+        else:
             kept = session.Upload.of(upload.name, upload.getvalue())
             guessed, why = session.guess_modality(kept)
             options = [m for m in style.MODALITIES if m != "text"]
+            if st.session_state.get("search_file_sha") != kept.sha256:
+                # a new file: what was said about the previous one does not carry over
+                st.session_state["search_file_sha"] = kept.sha256
+                st.session_state["search_file_modality"] = guessed if guessed in options else None
             if guessed is None:
                 st.caption(f":material/help: {why}")
             file_modality = st.selectbox(
                 "The file is",
                 options,
-                index=options.index(guessed) if guessed in options else None,
+                index=None,
                 format_func=lambda m: style.MODALITY_LABELS[m],
                 key="search_file_modality",
                 placeholder="Say which modality",
@@ -158,7 +164,7 @@ title, result, elapsed = shown_result
 header = st.columns([5, 1], vertical_alignment="center")
 with header[0]:
     st.markdown(
-        f"**{len(result.hits)} results** for `{title}` "
+        f"**{style.plural(len(result.hits), 'result')}** for `{title}` "
         f"<span style='color:rgba(49,51,63,.6)'>· {elapsed * 1000:.0f} ms</span>",
         unsafe_allow_html=True,
     )

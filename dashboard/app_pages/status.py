@@ -102,7 +102,8 @@ with left:
             alt.Chart(counts)
             .mark_bar(cornerRadiusEnd=3)
             .encode(
-                x=alt.X("points:Q", title="points"),
+                # counts are whole numbers: no 0.5 ticks when a modality holds one point
+                x=alt.X("points:Q", title="points", axis=alt.Axis(tickMinStep=1, format="d")),
                 y=alt.Y("modality:N", title=None, sort=list(style.MODALITIES)),
                 color=alt.Color(
                     "modality:N",
@@ -171,11 +172,12 @@ else:
         else:
             st.warning(message, icon=":material/warning:")
 with st.expander(f"All {len(checks)} checks", icon=":material/checklist:"):
-    st.dataframe(
-        checks.style.map(_check_style, subset=["status"]),
+    # a static table: its cells wrap, so every detail is read whole, never cut off
+    st.table(
+        checks.rename(columns={"check": "Check", "status": "Status", "detail": "Detail"}).style.map(
+            _check_style, subset=["Status"]
+        ),
         hide_index=True,
-        width="stretch",
-        key="status_checks",
     )
 
 st.subheader("Sample dataset")
@@ -205,12 +207,15 @@ if cols[1].button("Remove it", icon=":material/delete:", width="stretch", key="s
 report = ss.get("status_sample_report")
 if report:
     if "removed" in report:
-        st.success(f"Removed {report['removed']} sample points.", icon=":material/delete:")
+        st.success(
+            f"Removed {style.plural(int(report['removed']), 'sample point')}.",
+            icon=":material/delete:",
+        )
     else:
         st.success(
-            f"Sample dataset: {report.get('embedded', 0)} files embedded, "
+            f"Sample dataset: {style.plural(report.get('embedded', 0), 'file')} embedded, "
             f"{report.get('duplicate', 0)} already there, {report.get('rejected', 0)} rejected; "
-            f"{report.get('points', 0)} points written.",
+            f"{style.plural(report.get('points', 0), 'point')} written.",
             icon=":material/check_circle:",
         )
         links = st.columns(4)

@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from dashboard.components import media, previews, results, session, style
+from dashboard.components import media, previews, results, session, streamplot, style
 
 if TYPE_CHECKING:
     from binding.api import Engine
@@ -22,6 +22,8 @@ MAX_WINDOWS = 20_000
 LATEST = 12
 #: A stream whose newest window is older than this many window lengths is shown as idle.
 IDLE_WINDOWS = 3
+#: Seconds of the live signal plotted (at most; the stream's cap may hold less).
+TAIL_SECONDS = 60.0
 
 
 @st.cache_data(ttl=5, max_entries=32, show_spinner=False)
@@ -159,39 +161,13 @@ def _arrivals_chart(latest: pd.DataFrame) -> Any:
     )
 
 
-def _timeline_chart(frame: pd.DataFrame, scores: dict[str, float], top: set[str]) -> Any:
-    """Every window as a bar at its time, as tall as its similarity; the best in colour."""
-    data = frame[["id", "t0", "t1", "name"]].copy()
-    data["score"] = data["id"].map(scores).astype(float)
-    data = data.dropna(subset=["score"])
-    data["match"] = np.where(data["id"].isin(top), "match", "other")
-    data["start"] = pd.to_datetime(data["t0"], unit="s", utc=True)
-    data["end"] = pd.to_datetime(data["t1"], unit="s", utc=True)
-    data["base"] = 0.0
-    low = min(0.0, float(data["score"].min())) if len(data) else 0.0
-    high = max(0.05, float(data["score"].max())) if len(data) else 1.0
-    return (
-        alt.Chart(data)
-        .mark_rect(stroke="white", strokeWidth=1)
-        .encode(
-            x=alt.X("start:T", title="time (your clock)", axis=alt.Axis(format="%H:%M:%S")),
-            x2="end:T",
-            y=alt.Y("base:Q", title="similarity", scale=alt.Scale(domain=[low, high * 1.05])),
-            y2="score:Q",
-            color=alt.Color(
-                "match:N",
-                scale=alt.Scale(domain=["match", "other"], range=["#4f46e5", "#cbd5e1"]),
-                legend=None,  # a top legend collapses the plot's height in Streamlit 1.67
-            ),
-            tooltip=[
-                alt.Tooltip("start:T", title="from", format="%H:%M:%S"),
-                alt.Tooltip("end:T", title="to", format="%H:%M:%S"),
-                alt.Tooltip("score:Q", format=".3f"),
-                alt.Tooltip("name:N", title="source"),
-            ],
-        )
-        .properties(height=180)
-    )
+@st.cache_data(ttl=2, max_entries=16, show_spinner=False)
+def _tail(url: str, stream: str) -> tuple[np.ndarray, np.ndarray]:
+    """The stream's recent IMU samples from its capped Redis stream: (times, samples)."""
+    from binding.streams.tail import read_tail
+
+    tail = read_tail(url, stream, seconds=TAIL_SECONDS)
+    return tail.times, tail.samples
 
 
 # --- page ------------------------------------------------------------------------------------
@@ -212,10 +188,12 @@ except Exception as exc:
 if not streams:
     results.empty_state(
         "No streams yet.",
-        "A stream is a sequence of windows stored with a stream name. Replay a recording "
-        "with `binding stream ingest walk.csv --stream wrist` (embedded mode), or start the "
+        "A stream is a sequence of windows stored with a stream name. Load the sample "
+        "dataset on the Status page (it replays a walking recording as the stream demo-walk), "
+        "replay a recording of your own (the command binding stream ingest), or start the "
         "distributed stack, whose stream consumers write live sensor windows. They appear here.",
     )
+    st.page_link("app_pages/status.py", label="Load the sample dataset", icon=":material/dataset:")
     st.stop()
 
 now = time.time()
@@ -249,35 +227,10 @@ cols[1].metric("Rate", f"{stats['rate']:.1f}/min", border=True)
 cols[2].metric("Lag", _ago(stats["lag"]), border=True, help="Time since the newest window ended.")
 cols[3].metric("Covers", _ago(stats["span"]), border=True)
 
-st.subheader("Latest windows")
-charts = _latest_charts(engine, frame)
-for chart in charts:
-    st.altair_chart(chart, width="stretch")
-latest = frame.tail(LATEST)
-pictures = latest[latest["modality"].isin(["thermal", "depth", "image"])]
-if len(pictures):
-    grid = st.grid("auto", min_column_width=160, border=True)
-    for row in pictures.iloc[::-1].itertuples():
-        with grid.cell():
-            previews.render(engine, {"modality": row.modality, "sha256": row.sha256}, key=row.id)
-            st.caption(pd.to_datetime(row.t0, unit="s", utc=True).strftime("%H:%M:%S UTC"))
-if not charts and not len(pictures):
-    st.altair_chart(_arrivals_chart(latest), width="stretch")
-    st.caption(
-        f"The last {len(latest)} windows as they arrived. This stream keeps no samples to "
-        "plot (its windows store only their embeddings)."
-    )
-
-st.subheader("When did it look like…")
-search_cols = st.columns([4, 1], vertical_alignment="bottom")
-search_cols[0].text_input(
-    "Describe a moment",
-    key="streams_query",
-    placeholder="someone walking",
-    persist_state="session",
-)
-top_k = search_cols[1].selectbox("Matches", (3, 5, 10, 20), index=1, key="streams_top")
+# the search runs first, so that its matches can be marked on the signal above it
 text = (ss.get("streams_query") or "").strip()
+top_k = int(ss.get("streams_top") or 5)
+result, scores, best, marked = None, {}, [], []
 if text:
     from binding.api import Filter
     from binding.query import Query, Term
@@ -290,11 +243,66 @@ if text:
         session.show_error("The search failed", exc)
         st.stop()
     scores = {str(h.id): float(h.score) for h in result.hits}
-    best = [str(h.id) for h in result.hits[: int(top_k)]]
-    st.altair_chart(_timeline_chart(frame, scores, set(best)), width="stretch")
+    best = [str(h.id) for h in result.hits[:top_k]]
+    # highlight few enough that the highlight still means something (not 3 bars of 3)
+    marked = best[: streamplot.highlight_count(len(scores), top_k)]
+
+tail_times: np.ndarray = np.zeros(0)
+tail_samples: np.ndarray = np.zeros((0, 6))
+broker = getattr(engine.settings, "broker_url", None)
+if broker:
+    try:
+        tail_times, tail_samples = _tail(str(broker), chosen)
+    except Exception as exc:
+        session.show_error("The stream's recent samples could not be read", exc)
+
+if len(tail_times):
+    st.subheader("Live signal")
+    for chart in streamplot.signal_charts(tail_times, tail_samples, frame, marked):
+        st.altair_chart(chart, width="stretch")
+    span = float(tail_times[-1] - tail_times[0])
+    st.caption(
+        f"The last {_ago(span)} of samples the stream holds (its Redis stream keeps a capped "
+        "tail), its windows shaded" + (", the best matches in indigo." if marked else ".")
+    )
+else:
+    st.subheader("Latest windows")
+    charts = _latest_charts(engine, frame)
+    for chart in charts:
+        st.altair_chart(chart, width="stretch")
+    latest = frame.tail(LATEST)
+    pictures = latest[latest["modality"].isin(["thermal", "depth", "image"])]
+    if len(pictures):
+        grid = st.grid("auto", min_column_width=160, border=True)
+        for row in pictures.iloc[::-1].itertuples():
+            with grid.cell():
+                previews.render(
+                    engine, {"modality": row.modality, "sha256": row.sha256}, key=row.id
+                )
+                st.caption(pd.to_datetime(row.t0, unit="s", utc=True).strftime("%H:%M:%S UTC"))
+    if not charts and not len(pictures):
+        st.altair_chart(_arrivals_chart(latest), width="stretch")
+        st.caption(
+            f"The last {style.plural(len(latest), 'window')} as they arrived. No samples to "
+            "plot: the store keeps the windows' embeddings, and the stream's recent samples "
+            "are read from Redis in distributed mode (BINDING_BROKER_URL)."
+        )
+
+st.subheader("When did it look like…")
+search_cols = st.columns([4, 1], vertical_alignment="bottom")
+search_cols[0].text_input(
+    "Describe a moment",
+    key="streams_query",
+    placeholder="someone walking",
+    persist_state="session",
+)
+search_cols[1].selectbox("Matches", (3, 5, 10, 20), index=1, key="streams_top")
+if result is not None:
+    st.altair_chart(streamplot.timeline_chart(frame, scores, set(marked)), width="stretch")
     st.caption(
         f"Every window of {style.escape_markdown(chosen)} scored against the description; "
-        f"the {len(best)} best in indigo."
+        f"the {streamplot.highlight_count(len(scores), top_k)} best of "
+        f"{style.plural(len(scores), 'window')} in indigo."
     )
     by_id = frame.set_index("id")
     rows = []
@@ -312,8 +320,22 @@ if text:
             }
         )
     st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch", key="streams_matches")
-    hits = [h for h in result.hits[: int(top_k)]]
-    results.render_grid(engine, hits, key="streams")
+    spans = frame.set_index("id")[["t0", "t1"]]
+
+    def from_tail(point_id: str, payload: dict[str, Any]) -> bool:
+        """A window's preview from the stream's recent samples, while they hold it."""
+        if payload.get("modality") != "imu" or point_id not in spans.index:
+            return False
+        t0, t1 = spans.loc[point_id]
+        values = streamplot.window_samples(tail_times, tail_samples, float(t0), float(t1))
+        if values is None:
+            return False
+        step = max(1, -(-values.shape[1] // media.CURVE_POINTS))
+        st.altair_chart(previews.imu_chart(values[:, ::step], step), width="content")
+        return True
+
+    hits = [h for h in result.hits[:top_k]]
+    results.render_grid(engine, hits, key="streams", preview=from_tail)
 else:
     st.caption(
         f"Type a description to score every window of {style.escape_markdown(chosen)} against it."

@@ -20,22 +20,43 @@ from dashboard.components import previews, style
 
 #: A button on every card: its label, its icon and what it does with the hit's id.
 Action = tuple[str, str, Callable[[str], None]]
+#: A page's own preview of a hit (id, payload): True when it drew one, else the stored media's.
+Preview = Callable[[str, dict[str, Any]], bool]
 
 #: Smallest card width in pixels before the grid drops a column.
 CARD_MIN_PX = 250
 
 
-def score_html(score: float, *, mode: str = "sum") -> str:
-    """The score as a number and a short bar (cosines run from -1 to 1)."""
+def score_html(score: float, *, mode: str = "sum", best: float | None = None) -> str:
+    """The score as a number and a bar that shows what the number means in `mode`.
+
+    `sum` and `recommend` scores are cosines (recommend's best-score is negative for points
+    nearer a negative example): a bar signed around a centre line, right for similar, left
+    for opposite, its length |score|. `rrf` scores are fused reciprocal ranks, meaningful
+    only against each other: the bar is the score's share of `best`, the top hit's score.
+    """
     if mode == "rrf":
-        label, fill = f"{score:.4f} rrf", 100.0
+        top = float(best) if best is not None and best > 0 else float(score)
+        share = max(0.0, min(1.0, float(score) / top)) if top > 0 else 0.0
+        label = f"{score:.4f}"
+        title = f"rank-fusion score {score:.4f}: {share:.0%} of the best hit's"
+        bar = f'<div class="bd-score-fill" style="width:{share * 100:.1f}%"></div>'
+        name = "rrf"
     else:
-        label = f"{score:.3f}"
-        fill = max(0.0, min(1.0, (score + 1.0) / 2.0)) * 100
+        value = max(-1.0, min(1.0, float(score)))
+        label = f"{score:+.3f}"
+        title = f"cosine similarity {score:.3f} (1 = same direction, 0 = unrelated, -1 = opposite)"
+        left = 50.0 + min(0.0, value) * 50.0
+        color = "#4f46e5" if value >= 0 else "#dc2626"
+        bar = (
+            '<div class="bd-bar-axis"></div>'
+            f'<div class="bd-score-fill bd-signed" style="left:{left:.1f}%;'
+            f'width:{abs(value) * 50.0:.1f}%;background:{color}"></div>'
+        )
+        name = "cosine"
     return (
-        '<div class="bd-score"><span>score</span><div class="bd-score-track">'
-        f'<div class="bd-score-fill" style="width:{fill:.0f}%"></div></div>'
-        f"<b>{html.escape(label)}</b></div>"
+        f'<div class="bd-score" title="{html.escape(title)}"><span>{name}</span>'
+        f'<div class="bd-score-track">{bar}</div><b>{html.escape(label)}</b></div>'
     )
 
 
@@ -89,13 +110,17 @@ def render_grid(
     term_labels: Sequence[str] = (),
     term_weights: Sequence[float] = (),
     mode: str = "sum",
+    preview: Preview | None = None,
 ) -> None:
-    """Draw `hits` as cards. `key` prefixes widget keys (one per page)."""
+    """Draw `hits` as cards. `key` prefixes widget keys (one per page). `preview`, when
+    given, may draw a card's preview itself (a stream's window from its recent samples)."""
     grid = st.grid("auto", min_column_width=CARD_MIN_PX, border=True, gap="small")
+    best = max((float(h.score) for h in hits), default=None)
     for rank, hit in enumerate(hits):
         payload = dict(hit.payload or {})
         with grid.cell():
-            previews.render(engine, payload, key=f"{key}_preview_{rank}")
+            if preview is None or not preview(str(hit.id), payload):
+                previews.render(engine, payload, key=f"{key}_preview_{rank}")
             name = previews.display_name(payload)
             st.markdown(
                 f'<div class="bd-title" title="{html.escape(name)}">{rank + 1}. '
@@ -103,7 +128,7 @@ def render_grid(
                 unsafe_allow_html=True,
             )
             st.markdown(meta_html(payload), unsafe_allow_html=True)
-            st.markdown(score_html(float(hit.score), mode=mode), unsafe_allow_html=True)
+            st.markdown(score_html(float(hit.score), mode=mode, best=best), unsafe_allow_html=True)
             if explanations is not None and rank < len(explanations) and term_labels:
                 st.markdown(
                     explanation_html(term_labels, term_weights, explanations[rank].cosines),

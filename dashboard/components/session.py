@@ -97,11 +97,39 @@ def bump_revision() -> None:
     _cached_info.clear()
 
 
+#: Hints in library messages written for the command line, and what they mean here.
+_CLI_HINTS = (
+    (
+        re.compile(
+            r"give its modality \([^)]*\)(, or put the file under a folder named after its "
+            r"modality)?"
+        ),
+        "say which modality it is",
+    ),
+    (re.compile(r"embed --modality text with the text itself"), "type it as a text term"),
+    # any other aside that names a flag, and "or pass --flag"
+    (re.compile(r"\s*\([^()]*?--[a-z][\w-]*[^()]*\)"), ""),
+    (re.compile(r",?\s*\bor (?:pass|use|add|give) --[a-z][\w-]*(?:[ =][^\s,;)]+)?"), ""),
+)
+
+
+def ui_text(message: str) -> str:
+    """A library message with its command-line hints (`--modality`) put in the page's terms."""
+    for pattern, replacement in _CLI_HINTS:
+        message = pattern.sub(replacement, message)
+    return message
+
+
+def ui_reason(exc: BaseException) -> str:
+    """What went wrong, for a page: the error's reason (or text) without CLI hints."""
+    return ui_text(str(getattr(exc, "reason", None) or exc) or type(exc).__name__)
+
+
 def show_error(title: str, exc: BaseException) -> None:
     """An error as users should see it: what failed and why, the traceback folded away."""
     from binding.errors import BindingError
 
-    reason = str(exc) or type(exc).__name__
+    reason = ui_text(str(exc) or type(exc).__name__)
     if isinstance(exc, BindingError):
         st.error(f"**{title}.** {reason}", icon=":material/error:")
     else:
@@ -165,7 +193,7 @@ def guess_modality(upload: Upload) -> tuple[str | None, str | None]:
     try:
         return Engine.recognise(upload.data, name=upload.name).value, None
     except Exception as exc:
-        return None, getattr(exc, "reason", str(exc))
+        return None, ui_reason(exc)
 
 
 @contextlib.contextmanager
@@ -183,6 +211,32 @@ def materialised(uploads: Mapping[str, Upload]) -> Iterator[dict[str, str]]:
         yield paths
     finally:
         shutil.rmtree(folder, ignore_errors=True)
+
+
+def relabelled(
+    exc: BaseException, paths: Mapping[str, str], *, by_name: bool = True
+) -> BaseException:
+    """`exc` with every temporary path of `paths` ({upload name: path}) in its message
+    replaced by the name of the file the user uploaded (and, with `by_name`, the temporary
+    file's own name too); `exc` itself when none occurs."""
+
+    def fix(text: str) -> str:
+        for label, path in paths.items():
+            text = text.replace(path, label)
+            if by_name:
+                text = text.replace(Path(path).name, label)
+        return text
+
+    if not any(isinstance(a, str) and fix(a) != a for a in exc.args):
+        return exc
+    # a shallow copy that skips __init__ (whose signature differs per class)
+    fixed = type(exc).__new__(type(exc))
+    fixed.__dict__.update(exc.__dict__)
+    for name, value in vars(exc).items():
+        if isinstance(value, str):
+            setattr(fixed, name, fix(value))
+    fixed.args = tuple(fix(a) if isinstance(a, str) else a for a in exc.args)
+    return fixed
 
 
 def bind_uploads(query: Any, paths: Mapping[str, str]) -> Any:
@@ -224,7 +278,10 @@ def _cached_search(
 ) -> Any:
     eng = _engine
     with materialised(_uploads) as paths:
-        result = eng.search(bind_uploads(_query, paths), explain=explain)
+        try:
+            result = eng.search(bind_uploads(_query, paths), explain=explain)
+        except Exception as exc:
+            raise relabelled(exc, paths) from None
     # Show the query as the user wrote it, not with the temporary paths.
     return replace(result, query=_query)
 
@@ -262,9 +319,23 @@ def more_like(point_id: str, *, limit: int, modalities: tuple[str, ...] = ()) ->
     )
 
 
+def canonical_id(text: Any) -> str | None:
+    """`text` as a point id (a UUID in its canonical form), or None when it is not one.
+
+    For ids that come from outside the app (an address's `?point=`, a pasted id).
+    """
+    try:
+        return str(UUID(str(text).strip()))
+    except (ValueError, TypeError, AttributeError):
+        return None
+
+
 def point(point_id: str) -> Any | None:
-    """A stored point (with its vector), or None when it is gone."""
-    found = engine().points([point_id], with_vectors=True)
+    """A stored point (with its vector), or None when it is gone or `point_id` is no id."""
+    canonical = canonical_id(point_id)
+    if canonical is None:
+        return None
+    found = engine().points([canonical], with_vectors=True)
     return found[0] if found else None
 
 
@@ -278,12 +349,7 @@ def _cached_names(key: str, rev: int, ids: tuple[str, ...], _engine: Engine) -> 
 
 def point_names(ids: tuple[str, ...]) -> dict[str, str]:
     """{id: "name · modality"} for the stored points among `ids` (bad ids are left out)."""
-    good = []
-    for i in ids:
-        try:
-            good.append(str(UUID(str(i))))
-        except Exception:
-            continue
+    good = [c for c in (canonical_id(i) for i in ids) if c is not None]
     if not good:
         return {}
     eng = engine()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import html
+from typing import Any
 
 import streamlit as st
 
@@ -70,8 +71,11 @@ _CSS = """
   font-size: 0.72rem; font-weight: 600; line-height: 1.25rem; }
 .bd-score { display: flex; align-items: center; gap: 0.4rem; font-size: 0.78rem;
   font-variant-numeric: tabular-nums; }
-.bd-score-track { flex: 1; height: 6px; background: rgba(49, 51, 63, 0.1); border-radius: 3px; }
+.bd-score-track { flex: 1; height: 6px; background: rgba(49, 51, 63, 0.1); border-radius: 3px;
+  position: relative; }
+.bd-score-track .bd-bar-axis { top: -2px; bottom: -2px; }
 .bd-score-fill { height: 6px; border-radius: 3px; background: #4f46e5; }
+.bd-score-fill.bd-signed { position: absolute; top: 0; }
 .bd-bars { font-size: 0.74rem; margin: 0.2rem 0 0.3rem 0; font-variant-numeric: tabular-nums; }
 .bd-bar-row { display: grid; grid-template-columns: minmax(0, 1fr) 90px 2.8rem; gap: 0.35rem;
   align-items: center; margin: 2px 0; }
@@ -114,3 +118,38 @@ def escape_markdown(text: str) -> str:
     """Text shown literally inside Streamlit markdown (no links, emphasis or HTML)."""
     specials = "\\`*_{}[]()<>#+-.!|~:$"
     return "".join("\\" + c if c in specials else c for c in text)
+
+
+def format_bytes(size: float) -> str:
+    """A size in decimal units, the same rule everywhere: `33 B`, `4.2 kB`, `12.5 MB`,
+    `1.07 GB` (three significant digits from kB up)."""
+    size = float(size)
+    if size < 1000:
+        return f"{size:.0f} B"
+    for unit in ("kB", "MB", "GB", "TB"):
+        size /= 1000
+        if size < 1000 or unit == "TB":
+            return f"{size:.3g} {unit}" if size < 100 else f"{size:.0f} {unit}"
+    raise AssertionError("unreachable")
+
+
+def plural(count: int, noun: str, nouns: str | None = None) -> str:
+    """`1 file`, `2 files`, `0 files` (with the count written with thousands separators)."""
+    return f"{count:,} {noun if count == 1 else (nouns or noun + 's')}"
+
+
+def favicon() -> Any:
+    """The page icon, a hub of four nodes in the theme's colour (a 64 px RGBA picture)."""
+    from PIL import Image, ImageDraw
+
+    size, color = 64, "#4f46e5"
+    image = Image.new("RGBA", (size, size), (0, 0, 0, 0))
+    draw = ImageDraw.Draw(image)
+    centre = (32, 32)
+    outer = [(32, 8), (11, 46), (53, 46)]
+    for node in outer:
+        draw.line([centre, node], fill=color, width=5)
+    for x, y in [centre, *outer]:
+        r = 9 if (x, y) == centre else 7
+        draw.ellipse([x - r, y - r, x + r, y + r], fill=color)
+    return image

@@ -116,6 +116,27 @@ def row_term(
     return None, "incomplete"
 
 
+def missing_uploads(query: Any, uploads: MutableMapping[str, Any]) -> str | None:
+    """What is wrong when file terms of `query` name files this session has not uploaded
+    (every such term, by number and name); None when every file term has its upload."""
+    from binding.query import FileInput
+
+    missing = [
+        f"term {i + 1} ({term.modality.value}:{term.input.path})"
+        for i, term in enumerate(query.terms)
+        if isinstance(term.input, FileInput) and term.input.path not in uploads
+    ]
+    if not missing:
+        return None
+    which = ", ".join(missing)
+    needs = "names a file" if len(missing) == 1 else "name files"
+    return (
+        f"{which} {needs} not uploaded in this session. Upload the file in a File term "
+        "first, then refer to it by its name (the dashboard never opens files on the "
+        "server by name)."
+    )
+
+
 def rows_from_query(state: Any, query: Any) -> list[Row]:
     """Fresh rows (with seeded widgets) for each term of a parsed query."""
     from binding.query import FileInput, PointInput, TextInput, VectorInput

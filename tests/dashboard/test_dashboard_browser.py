@@ -32,6 +32,11 @@ ROOT = Path(__file__).resolve().parents[2]
 SHOTS = Path(os.environ.get("BINDING_SCREENSHOTS") or ROOT / "artifacts" / "screenshots")
 #: Milliseconds to wait for a page to show what a step expects.
 WAIT_MS = 90_000
+#: What the browser asked for while the tests ran (every page must work with no network).
+NETWORK: dict[str, list[str]] = {"requests": [], "failed": [], "bad": []}
+#: Local 404s that Streamlit's own client causes on purpose: on a page's address it probes
+#: `<page>/_stcore/...` to find the server's base path before trying the root.
+PROBES = ("/_stcore/health", "/_stcore/host-config")
 
 
 def _free_port() -> int:
@@ -110,6 +115,19 @@ def page(server: str) -> Iterator[Any]:
         )
         tab = browser.new_page(viewport={"width": 1400, "height": 1000})
         tab.set_default_timeout(WAIT_MS)
+        tab.on("request", lambda request: NETWORK["requests"].append(request.url))
+        tab.on(
+            "requestfailed",
+            lambda request: NETWORK["failed"].append(f"{request.url}: {request.failure}"),
+        )
+        tab.on(
+            "response",
+            lambda reply: (
+                NETWORK["bad"].append(f"{reply.status} {reply.url}")
+                if reply.status >= 400
+                else None
+            ),
+        )
         yield tab
         browser.close()
 
@@ -247,3 +265,104 @@ def test_dashboard_in_a_browser(page: Any, server: str, tmp_path: Path, media_fo
 
     for name in ("search", "search-file", "compose", "ingest", "streams", "map", "status"):
         assert (SHOTS / f"{name}.png").stat().st_size > 10_000
+
+
+def npy_file(folder: Path, name: str, seed: int) -> Path:
+    path = folder / name
+    np.save(path, np.random.default_rng(seed).random((32, 32)).astype(np.float32))
+    return path
+
+
+def chosen(select: Any) -> str:
+    """What a selectbox shows: its text and the value of its input (where 1.67 puts it)."""
+    inputs = select.locator("input")
+    values = [inputs.nth(i).input_value() for i in range(inputs.count())]
+    return " ".join([select.inner_text(), *values])
+
+
+def shows(select: Any, check: Any, seconds: float = 30) -> str:
+    """What `select` shows once `check(text)` holds (the rerun after an upload takes a
+    moment to start); the last text seen when it never does."""
+    deadline = time.monotonic() + seconds
+    text = chosen(select)
+    while not check(text) and time.monotonic() < deadline:
+        time.sleep(0.3)
+        text = chosen(select)
+    return text
+
+
+def no_traceback(tab: Any) -> None:
+    assert tab.locator('[data-testid="stException"]').count() == 0, tab.inner_text("body")[:2000]
+
+
+def test_what_a_new_user_hit(page: Any, server: str, tmp_path: Path) -> None:
+    """Issue 13, items 14, 16, 17, 18 and 23, as a person meets them in the browser."""
+    tab = page
+
+    # 14: addresses with a bad ?point= (or other junk) show no traceback on any page
+    for name in ("", "compose", "map", "ingest", "streams", "status"):
+        goto(tab, server, f"{name}?point=not-a-real-id&limit=-1")
+        settle(tab, 1)
+        no_traceback(tab)
+    goto(tab, server, "map?point=not-a-real-id")
+    tab.wait_for_selector("text=not a point id")
+    no_traceback(tab)
+    shoot(tab, "map-bad-address")
+
+    # 17: the modality said for one upload is not carried to the next
+    goto(tab, server)
+    dropzone = tab.locator('[data-testid="stFileUploaderDropzoneInput"]').first
+    dropzone.set_input_files(str(npy_file(tmp_path, "frame.npy", 0)))
+    settle(tab)
+    chooser = tab.locator('[data-testid="stSelectbox"]').filter(has_text="The file is")
+    chooser.click()
+    tab.get_by_role("option", name="Thermal").click()
+    settle(tab)
+    assert "Thermal" in chosen(chooser), chosen(chooser)
+    dropzone.set_input_files(str(png_file(tmp_path, "red.png", (220, 40, 40))))
+    settle(tab)
+    shown = shows(chooser, lambda text: "Thermal" not in text)
+    assert "Image" in shown and "Thermal" not in shown, shown
+    dropzone.set_input_files(str(npy_file(tmp_path, "other.npy", 1)))
+    settle(tab)
+    shown = shows(chooser, lambda text: "Image" not in text)
+    assert "Thermal" not in shown and "Image" not in shown, shown  # asked again
+
+    # 16: a query file that cannot be read is named as uploaded, not by a temporary path
+    broken = tmp_path / "holiday.png"
+    broken.write_bytes((tmp_path / "red.png").read_bytes()[:60])
+    dropzone.set_input_files(str(broken))
+    settle(tab)
+    assert "Image" in shows(chooser, lambda text: "Image" in text)  # its bytes say PNG
+    settle(tab)
+    tab.get_by_role("button", name="Search", exact=True).click()
+    try:
+        tab.wait_for_selector("text=The search failed", timeout=60_000)
+    finally:
+        shoot(tab, "search-bad-file")
+    alert = tab.locator('[data-testid="stAlert"]').filter(has_text="The search failed")
+    message = alert.inner_text()
+    assert "holiday.png" in message and "binding-query" not in message, message
+    no_traceback(tab)
+
+    # 18: Apply text refuses a file term whose file is not uploaded, and says which
+    goto(tab, server, "compose")
+    expression = tab.get_by_label(
+        "The query as the CLI writes it; edit it and apply to change the terms above."
+    )
+    expression.fill('text:"sea" + audio:waves.wav')
+    tab.get_by_role("button", name="Apply text").click()
+    tab.wait_for_selector("text=not uploaded")
+    refusal = tab.locator('[data-testid="stAlert"]').filter(has_text="not uploaded").inner_text()
+    assert "term 2" in refusal and "waves.wav" in refusal, refusal
+    assert tab.locator(".bd-title").count() == 0  # nothing searched without the term
+    shoot(tab, "compose-refusal")
+
+    # 23: every request stayed on this machine, and none failed
+    outside = [u for u in NETWORK["requests"] if not u.startswith((server, "data:", "blob:"))]
+    assert not outside, outside
+    # (a player's media request cut short by leaving the page is aborted, not failed)
+    failed = [f for f in NETWORK["failed"] if not f.endswith("net::ERR_ABORTED")]
+    assert not failed, failed
+    unexpected = [b for b in NETWORK["bad"] if not b.endswith(PROBES)]
+    assert not unexpected, unexpected

@@ -167,8 +167,8 @@ def test_compose_refuses_a_file_named_but_not_uploaded():
     at = open_page("compose")
     at.text_area(key="compose_expr").set_value("image:/etc/passwd")
     next(b for b in at.button if b.label == "Apply text").click().run()
-    assert_clean(at)
-    assert any("upload" in c.value and "/etc/passwd" in c.value for c in at.caption)
+    assert not at.exception
+    assert any("not uploaded" in e.value and "/etc/passwd" in e.value for e in at.error)
     assert not card_titles(at)
 
 
@@ -183,6 +183,25 @@ def test_compose_worked_example_loads_and_runs():
     assert titles
     metas = [m.value for m in at.markdown if 'class="bd-meta"' in m.value and "bd-chip" in m.value]
     assert all(">IMU<" in m for m in metas[-len(titles) :])
+
+
+def test_compose_recommend_leaves_its_examples_out_unless_kept():
+    """Issue 13, item 19: recommend returned its positive example at rank 1 and its
+    negative example too."""
+    at = open_page("compose")
+    loads = [b for b in at.button if b.label == "Load"]
+    loads[3].click().run()  # like walking, unlike standing still (recommend)
+    assert_clean(at)
+    query = at.session_state["compose_result"][1].query
+    examples = {str(t.input.id) for t in query.terms}
+    assert len(examples) == 2
+    assert not examples & set(_hit_ids(at))
+
+    at.checkbox(key="compose_keep_examples").check()
+    next(b for b in at.button if b.label == "Apply filters").click().run()
+    assert_clean(at)
+    assert "examples=keep" in at.text_area(key="compose_expr").value
+    assert examples & set(_hit_ids(at))
 
 
 def test_compose_file_term_from_upload():

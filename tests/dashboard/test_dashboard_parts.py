@@ -130,3 +130,115 @@ def test_browsing_the_pages_never_imports_torch(tmp_path):
     )  # fmt: skip
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.strip().splitlines()[-1] == "[]"
+
+
+def _style_of(html_text: str, cls: str) -> dict[str, float]:
+    """The percentages in the inline style of the first element with class `cls`."""
+    import re
+
+    tag = re.search(rf'class="{cls}[^"]*" style="([^"]*)"', html_text)
+    assert tag, html_text
+    return {k: float(v) for k, v in re.findall(r"(left|width):([-0-9.]+)%", tag.group(1))}
+
+
+def test_score_bars_show_what_the_score_means():
+    """Issue 13, item 20: a cosine of -0.07 drew a half-full bar (-1..1 mapped to 0..100 %)
+    and every rrf bar was full."""
+    from dashboard.components.results import score_html
+
+    slight = _style_of(score_html(-0.07, mode="sum"), "bd-score-fill")
+    assert slight["width"] == pytest.approx(3.5) and slight["left"] == pytest.approx(46.5)
+    strong = _style_of(score_html(0.8, mode="sum"), "bd-score-fill")
+    assert strong["width"] == pytest.approx(40.0) and strong["left"] == pytest.approx(50.0)
+    assert "cosine" in score_html(0.8, mode="recommend")
+    half = _style_of(score_html(0.0125, mode="rrf", best=0.025), "bd-score-fill")
+    assert half["width"] == pytest.approx(50.0)
+    assert _style_of(score_html(0.025, mode="rrf", best=0.025), "bd-score-fill")["width"] == 100
+
+
+def test_sizes_and_counts_read_as_people_write_them():
+    """Issue 13, item 21: "0.0 kB" for 33 bytes, MB beside GB, "1 files"."""
+    from dashboard.components.style import format_bytes, plural
+
+    assert format_bytes(33) == "33 B"
+    assert format_bytes(1_500) == "1.5 kB"
+    assert format_bytes(200_000_000) == "200 MB"
+    assert format_bytes(1_073_741_824) == "1.07 GB"
+    assert plural(1, "file") == "1 file" and plural(0, "file") == "0 files"
+    assert plural(2_000, "match", "matches") == "2,000 matches"
+
+
+def test_library_hints_for_the_command_line_are_not_shown_in_pages():
+    from binding.errors import InputError
+    from dashboard.components.session import ui_reason
+
+    for message in (
+        "unrecognised content (not a known media format); give its modality (--modality; "
+        "modality= in Python), or put the file under a folder named after its modality",
+        "a plain text file is not a media file (texts are embedded from strings: embed "
+        "--modality text with the text itself)",
+        "no Redis URL: set BINDING_BROKER_URL (e.g. redis://localhost:6379/0) or pass --redis",
+    ):
+        shown = ui_reason(InputError("x.bin", message))
+        assert "--" not in shown and shown, shown
+
+
+def _windows(count: int, start: float = 1_700_000_000.0, length: float = 5.0):
+    import pandas as pd
+
+    return pd.DataFrame(
+        {
+            "id": [f"w{i}" for i in range(count)],
+            "t0": [start + i * length for i in range(count)],
+            "t1": [start + (i + 1) * length for i in range(count)],
+            "name": [f"wrist {i * length:g}-{(i + 1) * length:g}" for i in range(count)],
+        }
+    )
+
+
+def test_the_best_windows_highlight_is_never_every_window():
+    """Issue 13, item 22: with 3 windows the "3 best" highlight covered every bar."""
+    from dashboard.components.streamplot import highlight_count, timeline_chart
+
+    assert highlight_count(3, 3) == 1 and highlight_count(3, 5) == 1
+    assert highlight_count(30, 5) == 5 and highlight_count(9, 5) == 3
+    assert highlight_count(0, 3) == 0
+    frame = _windows(3)
+    scores = {"w0": 0.2, "w1": 0.5, "w2": 0.1}
+    ranked = sorted(scores, key=scores.get, reverse=True)
+    chart = timeline_chart(frame, scores, ranked[: highlight_count(len(scores), 3)])
+    rows = chart.to_dict()["datasets"]
+    (data,) = rows.values()
+    assert [r["match"] for r in data].count("match") == 1
+
+
+def test_the_live_signal_is_drawn_over_its_windows_with_the_matches_marked():
+    from dashboard.components.streamplot import signal_charts, window_spans
+
+    frame = _windows(4)  # 20 s of windows
+    rate, start = 50.0, 1_700_000_000.0 + 2.5
+    times = start + np.arange(int(15 * rate)) / rate  # the tail holds 15 s of them
+    samples = np.random.default_rng(0).standard_normal((len(times), 6)).astype(np.float32)
+    spans = window_spans(frame, float(times[0]), float(times[-1]), top=["w1"])
+    assert list(spans["id"]) == ["w0", "w1", "w2", "w3"]
+    assert list(spans["kind"]) == ["window", "match", "window", "window"]
+    assert spans["from"].iloc[0].timestamp() == pytest.approx(times[0])  # clipped to the tail
+    charts = signal_charts(times, samples, frame, top=["w1"])
+    assert len(charts) == 2  # accelerometer, gyroscope
+    for chart in charts:
+        spec = chart.to_dict()
+        marks = [layer["mark"]["type"] for layer in spec["layer"]]
+        assert marks == ["rect", "line"]
+    assert signal_charts(np.zeros(0), np.zeros((0, 6)), frame) == []
+
+
+def test_a_window_preview_comes_from_the_recent_samples_while_they_hold_it():
+    from dashboard.components.streamplot import window_samples
+
+    times = 100.0 + np.arange(500) / 50.0  # 10 s at 50 Hz
+    samples = np.arange(500 * 6, dtype=np.float32).reshape(500, 6)
+    window = window_samples(times, samples, 102.0, 107.0)
+    assert window is not None and window.shape == (6, 250)
+    np.testing.assert_array_equal(window[:, 0], samples[100])
+    assert window_samples(times, samples, 200.0, 205.0) is None  # trimmed from the tail
+    assert window_samples(np.zeros(0), np.zeros((0, 6)), 0.0, 5.0) is None

@@ -20,6 +20,7 @@ from binding.query import (
     QueryCancelledError,
     Term,
     explain,
+    format_query,
     make_filter,
     parse_query,
     resolve_terms,
@@ -142,3 +143,25 @@ def test_engine_folder_is_where_settings_say(tmp_path: Path) -> None:
     finally:
         opened.close()
     assert any((tmp_path / "store").iterdir())
+
+
+@pytest.mark.parametrize("mode", ["sum", "rrf", "recommend"])
+def test_id_terms_are_not_their_own_results_unless_kept(store: Store, mode: str) -> None:
+    """Issue 13, item 19: a query by stored points returned those points (recommend gave
+    its positive example at rank 1 and its negative one too); `examples=keep` keeps them."""
+    like, unlike = POINTS[3], POINTS[4]
+    written = f"id:{like.id} - id:{unlike.id} @ 300 | mode={mode}"
+    none = lambda m, xs: np.zeros((0, DIM))  # noqa: E731 - ids need no embedding
+    query = parse_query(written)
+    vectors = resolve_terms(query.terms, embed=none, store=store)
+    ids = {hit.id for hit in search(query, vectors, store, exact=True)}
+    assert like.id not in ids and unlike.id not in ids
+    if mode != "rrf":  # rrf fuses shorter lists
+        assert len(ids) == len(POINTS) - 2
+
+    kept = parse_query(written + " examples=keep")
+    assert kept.keep_examples and parse_query(format_query(kept)) == kept
+    hits = search(kept, vectors, store, exact=True)
+    assert like.id in {hit.id for hit in hits}
+    if mode == "recommend":  # a positive example is as near to itself as can be
+        assert hits[0].id == like.id
