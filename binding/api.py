@@ -377,6 +377,11 @@ class Engine:
 
         return display_name(name)
 
+    def media_file(self, sha256: str) -> Path | None:
+        """The kept copy of a stored file, by its content hash; None when it is not kept."""
+        found = self.media.find(sha256)
+        return Path(found.path) if found is not None else None
+
     def point_id(self, modality: Modality | str, sha256: str) -> UUID:
         """The id of the whole-file point of content `sha256` under this engine's model."""
         from binding.points import point_id

@@ -230,3 +230,17 @@ def test_stream_windows_are_placed_in_time(tiny_engine: Engine, media_folder: De
     vector = np.zeros(tiny_engine.dim, dtype=np.float32)
     (placed,) = place_windows([Point(id=report.ids[0], vector=vector, payload=old)])
     assert (placed.t0, placed.t1, placed.sample_rate) == (5.0, 10.0, 200.0)
+
+
+def test_media_file_finds_a_kept_file_by_its_hash(tiny_engine, tmp_path):
+    import hashlib
+
+    from PIL import Image
+
+    path = tmp_path / "red.png"
+    Image.new("RGB", (32, 32), (220, 30, 30)).save(path)
+    tiny_engine.ingest([path])
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    kept = tiny_engine.media_file(digest)
+    assert kept is not None and kept.read_bytes() == path.read_bytes()
+    assert tiny_engine.media_file("0" * 64) is None

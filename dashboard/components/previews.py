@@ -11,12 +11,15 @@ from __future__ import annotations
 
 import html
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import streamlit as st
 
 from dashboard.components import colormaps, media, style
+
+if TYPE_CHECKING:
+    from binding.api import Engine
 
 #: Where a modality's colour map comes from, and the unit written on its scale bar.
 FIELD_COLORMAPS = {"depth": "viridis", "thermal": "inferno"}
@@ -44,18 +47,14 @@ def segment(payload: dict[str, Any]) -> tuple[float, float] | None:
     return float(start), float(end)
 
 
-def media_path(engine: Any, payload: dict[str, Any]) -> Path | None:
+def media_path(engine: Engine, payload: dict[str, Any]) -> Path | None:
     """The stored file behind a point, found by its sha256 (never by its name)."""
     sha256 = payload.get("sha256")
-    store = getattr(engine, "media", None)
-    if not sha256 or store is None:
+    if not sha256:
         return None
     try:
-        found = store.find(sha256) if hasattr(store, "find") else None
-        if found is not None:
-            return Path(found.path)
-        return Path(store.path(sha256)) if hasattr(store, "path") else None
-    except Exception:  # a missing or unreadable file: the card says so instead
+        return engine.media_file(str(sha256))
+    except (OSError, ValueError):  # a missing or unreadable file: the card says so instead
         return None
 
 
@@ -63,7 +62,7 @@ def _missing(what: str) -> None:
     st.caption(f":material/hide_image: {what}")
 
 
-def render(engine: Any, payload: dict[str, Any], *, key: str, compact: bool = True) -> None:
+def render(engine: Engine, payload: dict[str, Any], *, key: str, compact: bool = True) -> None:
     """Draw the preview of one point into the current container."""
     modality = str(payload.get("modality") or "")
     if modality == "text" and payload.get("text"):
