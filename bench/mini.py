@@ -106,7 +106,7 @@ def evaluate(root: Path, checkpoint: str, result_path: Path) -> dict:
                 args += ["-t", template]
         run = _eval(args, work / f"{name}.json", checkpoint)
         m = run["metrics"]
-        classes = len(m.get("per_class", {})) or 1
+        classes = len({label for _, label in rows})
         results[name] = {"top1": m["top1"], "top5": m.get("top5"), "chance": 1 / classes,
                          "classes": classes, "count": run["data"]["count"]}  # fmt: skip
         print(f"{name}: top1 {m['top1']:.3f} (chance {1 / classes:.3f})", flush=True)
@@ -117,7 +117,7 @@ def evaluate(root: Path, checkpoint: str, result_path: Path) -> dict:
             csv.writer(handle).writerows([("query", "target"), *rows])
         run = _eval(["retrieve", str(csv_path), "-q", query, "-t", target],
                     work / f"{name}.json", checkpoint)  # fmt: skip
-        results[name] = run["metrics"]
+        results[name] = {**run["metrics"], "chance_R@1": 1 / len({t for _, t in rows})}
         print(f"{name}: {json.dumps(run['metrics'])[:200]}", flush=True)
 
     classify("image_zero_shot", "image", by_modality["image"], OBJECT_TEMPLATES)
