@@ -18,6 +18,7 @@ import math
 import shutil
 import subprocess
 import tempfile
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -246,28 +247,44 @@ def _speech(folder: Path) -> list[Path]:
 
 
 def _video(path: Path, *, seconds: float, fps: int, rng: np.random.Generator) -> Path:
-    import av
-
     width, height = 160, 96
     frames = round(seconds * fps)
-    path.parent.mkdir(parents=True, exist_ok=True)
     colour = rng.integers(60, 255, size=3)
-    # written beside the destination, renamed when complete
+
+    def frame(i: int) -> np.ndarray:
+        pixels = np.full((height, width, 3), 30, dtype=np.uint8)
+        x = int((width - 24) * (0.5 + 0.5 * math.sin(2 * math.pi * i / max(frames, 1))))
+        y = int((height - 24) * abs(math.cos(math.pi * i / 10)))
+        pixels[y : y + 24, x : x + 24] = colour
+        return pixels
+
+    return write_mp4(path, (frame(i) for i in range(frames)), fps=fps)
+
+
+def write_mp4(path: Path, frames: Iterable[np.ndarray], *, fps: int, crf: int = 30) -> Path:
+    """Encode RGB frames ((H, W, 3) uint8, even sides, all one size) as an H.264 MP4.
+
+    Written beside `path` and renamed when complete, so a reader never sees half a file.
+    """
+    import av
+
+    path.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.NamedTemporaryFile(dir=path.parent, suffix=".mp4", delete=False) as tmp:
         temp = Path(tmp.name)
     try:
         with av.open(str(temp), mode="w") as container:
-            stream = container.add_stream("libx264", rate=fps)
-            stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
-            stream.options = {"preset": "ultrafast", "crf": "30"}
-            for i in range(frames):
-                pixels = np.full((height, width, 3), 30, dtype=np.uint8)
-                x = int((width - 24) * (0.5 + 0.5 * math.sin(2 * math.pi * i / max(frames, 1))))
-                y = int((height - 24) * abs(math.cos(math.pi * i / 10)))
-                pixels[y : y + 24, x : x + 24] = colour
+            stream = None
+            for pixels in frames:
+                if stream is None:
+                    stream = container.add_stream("libx264", rate=fps)
+                    stream.height, stream.width = pixels.shape[:2]
+                    stream.pix_fmt = "yuv420p"
+                    stream.options = {"preset": "ultrafast", "crf": str(crf)}
                 frame = av.VideoFrame.from_ndarray(pixels, format="rgb24")
                 for packet in stream.encode(frame):
                     container.mux(packet)
+            if stream is None:
+                raise ValueError(f"{path}: no frames to write")
             for packet in stream.encode():
                 container.mux(packet)
         temp.replace(path)
