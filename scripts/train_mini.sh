@@ -3,7 +3,7 @@
 #
 #   scripts/train_mini.sh [OUT]          default OUT: runs/binding_mini; log: OUT/train.log
 #
-# 1. world: train/val/test scenes from seeds 1/2/3 (bench/mini.py prepare)
+# 1. world: train/val scenes (seeds 1/2) in OUT/world, test scenes (seed 3) in OUT/test
 # 2. stage 1: image + text towers from scratch, contrastive on (image, caption) pairs
 # 3. stage 2: audio, depth, thermal, IMU towers from scratch, each bound to the frozen
 #    stage-1 image tower only (no text in their pairs), four runs side by side
@@ -25,6 +25,7 @@ EPOCHS2=${EPOCHS2:-8}
 WEIGHTS=${WEIGHTS:-binding/models/weights/binding_mini.safetensors}
 RESULTS=${RESULTS:-bench/results/binding_mini.json}
 mkdir -p "$OUT"
+exec > >(tee -a "$OUT/train.log") 2>&1
 # anchor vectors and eval embeddings of this run only; the model has no weights yet
 export BINDING_CACHE_DIR="$OUT/cache"
 export BINDING_MODEL=binding_mini
@@ -33,13 +34,13 @@ COMMON=(--model binding_mini --precision fp32 --batch-size 64 --seed 0 --lr 1e-3
 stamp() { echo "[$(date -u +%H:%M:%S)] $*"; }
 START=$(date +%s)
 
-if [ "${SKIP_PREPARE:-0}" != 1 ] || [ ! -f "$OUT/pairs_text.csv" ]; then
+if [ "${SKIP_PREPARE:-0}" != 1 ] || [ ! -f "$OUT/world/pairs_text.csv" ]; then
   stamp "world: $N_TRAIN train, $N_VAL val, $N_TEST test scenes"
   "$PY" bench/mini.py prepare "$OUT" --n-train "$N_TRAIN" --n-val "$N_VAL" --n-test "$N_TEST"
 fi
 
 stamp "stage 1: image + text from scratch, $EPOCHS1 epochs"
-"$BIN" train pair "$OUT/pairs_text.csv" --modality text --anchor image --from-scratch \
+"$BIN" train pair "$OUT/world/pairs_text.csv" --modality text --anchor image --from-scratch \
   --out "$OUT/stage1" --epochs "$EPOCHS1" "${COMMON[@]}" > "$OUT/stage1.json"
 cat "$OUT/stage1.json"
 "$BIN" train assemble "$OUT/stage1" --model binding_mini --fp32 --out "$OUT/stage1.safetensors"
@@ -47,7 +48,7 @@ cat "$OUT/stage1.json"
 stamp "stage 2: audio, depth, thermal, imu bound to the stage-1 image tower, $EPOCHS2 epochs"
 pids=()
 for m in audio depth thermal imu; do
-  OMP_NUM_THREADS=1 "$BIN" train bind "$OUT/pairs_$m.csv" --modality "$m" --anchor image \
+  OMP_NUM_THREADS=1 "$BIN" train bind "$OUT/world/pairs_$m.csv" --modality "$m" --anchor image \
     --from-scratch --checkpoint "$OUT/stage1.safetensors" --out "$OUT/$m" \
     --epochs "$EPOCHS2" "${COMMON[@]}" > "$OUT/$m.json" 2> "$OUT/$m.err" &
   pids+=($!)
