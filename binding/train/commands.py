@@ -87,7 +87,8 @@ def run_training(
         raise ConfigurationError(f"unknown training kind {request.kind!r}: use {', '.join(KINDS)}")
     settings = settings or Settings()
     if request.checkpoint is not None:
-        settings = settings.model_copy(update={"checkpoint": request.checkpoint})
+        # an explicit checkpoint wins over BINDING_SEED (random weights) for the anchor
+        settings = settings.model_copy(update={"checkpoint": request.checkpoint, "seed": None})
     model_name = request.model or settings.model
     device = torch.device(request.device or ("cuda" if torch.cuda.is_available() else "cpu"))
     world = distributed.setup(device)
