@@ -110,8 +110,11 @@ def evaluate(root: Path, checkpoint: str, result_path: Path) -> dict:
     shapes = [(path, label.split()[-1]) for path, label in _labels(test, "depth")]
     classify("depth_zero_shot_shape", "depth", shapes, OBJECT_TEMPLATES)
     classify("imu_zero_shot_activity", "imu", _labels(test, "imu"), ACTIVITY_TEMPLATES)
+    latency = text_latency(checkpoint)
+    print(f"text query latency: {latency}", flush=True)
     payload = {
         "model": "binding_mini",
+        "text_query_latency_ms": latency,
         "weights_sha256": file_sha256(Path(checkpoint)),
         "test_world": {"seed": SEEDS["test"], "scenes": len(_labels(test, "image"))},
         "cpu": "Intel Xeon @ 2.80GHz, AVX-512, no AMX, 2 cores shared with other jobs",
@@ -120,6 +123,25 @@ def evaluate(root: Path, checkpoint: str, result_path: Path) -> dict:
     result_path.parent.mkdir(parents=True, exist_ok=True)
     result_path.write_text(json.dumps(payload, indent=2) + "\n")
     return payload
+
+
+def text_latency(checkpoint: str, repeats: int = 50) -> dict[str, float]:
+    """Milliseconds to embed one text query (tokenise + text tower), after a warm-up."""
+    import statistics
+
+    import torch
+
+    from binding.encoder import Encoder
+
+    encoder = Encoder.load("binding_mini", modalities=["text"], checkpoint=checkpoint, device="cpu")
+    encoder.embed("text", ["a warm-up"])
+    times = []
+    for i in range(repeats):
+        started = time.perf_counter()
+        encoder.embed("text", [f"two small red circles on a grey background {i}"])
+        times.append((time.perf_counter() - started) * 1000)
+    return {"median": round(statistics.median(times), 2), "min": round(min(times), 2),
+            "threads": torch.get_num_threads()}  # fmt: skip
 
 
 def main() -> None:
