@@ -20,8 +20,8 @@ BIN="$(dirname "$PY")/binding"
 N_TRAIN=${N_TRAIN:-3000}
 N_VAL=${N_VAL:-300}
 N_TEST=${N_TEST:-600}
-EPOCHS1=${EPOCHS1:-10}
-EPOCHS2=${EPOCHS2:-8}
+EPOCHS1=${EPOCHS1:-40}
+EPOCHS2=${EPOCHS2:-12}
 WEIGHTS=${WEIGHTS:-binding/models/weights/binding_mini.safetensors}
 RESULTS=${RESULTS:-bench/results/binding_mini.json}
 mkdir -p "$OUT"
@@ -30,7 +30,7 @@ exec > >(tee -a "$OUT/train.log") 2>&1
 export BINDING_CACHE_DIR="$OUT/cache"
 export BINDING_MODEL=binding_mini
 unset BINDING_CHECKPOINT BINDING_SEED
-COMMON=(--model binding_mini --precision fp32 --batch-size 64 --seed 0 --lr 1e-3 --json)
+COMMON=(--model binding_mini --precision fp32 --batch-size 64 --seed 0 --lr 1e-3 --patience 10 --json)
 stamp() { echo "[$(date -u +%H:%M:%S)] $*"; }
 START=$(date +%s)
 
