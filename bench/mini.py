@@ -144,6 +144,39 @@ def text_latency(checkpoint: str, repeats: int = 50) -> dict[str, float]:
             "threads": torch.get_num_threads()}  # fmt: skip
 
 
+def table(payload: dict) -> str:
+    """The Quality table of docs/mini.md, from the results JSON."""
+    m = payload["metrics"]
+    lines = ["| what (test world, seed 3) | metric | binding_mini | chance |", "|---|---|---|---|"]
+    for name, what in (
+        ("image_zero_shot", "image -> 18 classes (zero-shot, text prompts)"),
+        ("audio_zero_shot", "audio -> 18 classes (emergent: audio never saw text)"),
+        ("thermal_zero_shot", "thermal -> 18 classes (emergent)"),
+        ("depth_zero_shot_shape", "depth -> 3 shapes (emergent; depth has no colour)"),
+        ("imu_zero_shot_activity", "IMU -> 5 activities (emergent; IMU has only activity)"),
+    ):
+        r = m[name]
+        lines.append(f"| {what} | top-1 | {r['top1']:.3f} | {r['chance']:.3f} |")
+    for name, query, what in (
+        ("text_image_retrieval", "text", "text <-> image (trained)"),
+        ("audio_image_retrieval", "audio", "audio <-> image (trained)"),
+        ("depth_image_retrieval", "depth", "depth <-> image (trained)"),
+        ("thermal_image_retrieval", "thermal", "thermal <-> image (trained)"),
+        ("imu_image_retrieval", "imu", "IMU <-> image (trained)"),
+    ):
+        r = m[name]
+        forward, backward = r[f"{query}->image"], r[f"image->{query}"]
+        chance = r["chance_R@1"]
+        lines.append(
+            f"| {what} | R@1 / R@5, {query} -> image | {forward['R@1']:.3f} / {forward['R@5']:.3f} "
+            f"| {chance:.4f} / {5 * chance:.4f} |"
+        )
+        lines.append(
+            f"| | R@1 / R@5, image -> {query} | {backward['R@1']:.3f} / {backward['R@5']:.3f} | |"
+        )
+    return "\n".join(lines)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -155,7 +188,12 @@ def main() -> None:
     e.add_argument("out", type=Path)
     e.add_argument("--checkpoint", required=True)
     e.add_argument("--json", type=Path, default=Path("bench/results/binding_mini.json"))
+    t = sub.add_parser("table")
+    t.add_argument("json", type=Path, nargs="?", default=Path("bench/results/binding_mini.json"))
     args = parser.parse_args()
+    if args.command == "table":
+        print(table(json.loads(args.json.read_text())))
+        return
     if args.command == "prepare":
         args.out.mkdir(parents=True, exist_ok=True)
         prepare(args.out, {"train": args.n_train, "val": args.n_val, "test": args.n_test})
