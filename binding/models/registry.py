@@ -344,8 +344,9 @@ _MODELS: dict[str, ModelSpec] = {
             "coloured shapes (docs/mini.md); knows that world, not real photos.",
             license=_LICENSE_OURS,
             filename="binding_mini.safetensors",
-            size_bytes=None,
-            sha256=None,
+            # scripts/train_mini.sh prints both after assembling; update them when retraining
+            size_bytes=8_780_220,
+            sha256="380014d02c601c95b50f19b380899db21806925a7255fdf5751d96637b5f0e98",
             packaged=True,
         ),
     )

@@ -110,6 +110,7 @@ def assemble(
     path.parent.mkdir(parents=True, exist_ok=True)
     temporary = path.with_name(f".{path.name}.tmp")
     save_file(tensors, str(temporary), metadata={"model": spec.name, "towers": ",".join(owner)})
+    temporary.chmod(0o644)  # package data: readable by everyone, as a checkout would be
     temporary.replace(path)
     data = path.read_bytes()
     return {
