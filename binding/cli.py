@@ -122,6 +122,8 @@ def models_command(towers: TowersOpt = None) -> None:
     for spec in list_models():
         if spec.random_weights_only:
             weights = "random only"
+        elif spec.packaged:
+            weights = f"packaged, {(spec.size_bytes or 0) / 1e6:.0f} MB"
         elif spec.size_bytes:
             weights = f"{spec.size_bytes / 1e9:.2f} GB"
         else:
@@ -308,6 +310,13 @@ def download_command(
         spec = get_spec(model or settings.model)
     except ValueError as exc:
         _fail(str(exc))
+    if spec.packaged:
+        from binding.models.packaged import packaged_path
+
+        console.print(
+            f"{spec.name}: ships with the package, {packaged_path(spec)} ({spec.license})"
+        )
+        return
     if spec.url is None or spec.filename is None:
         _fail(f"{spec.name} has no weights to download (random weights only)")
         return

@@ -128,6 +128,22 @@ def _command(kind: str) -> None:
         freeze_anchor: Annotated[
             bool, typer.Option("--freeze-anchor", help="pair: keep the anchor tower fixed.")
         ] = False,
+        from_scratch: Annotated[
+            bool,
+            typer.Option(
+                "--from-scratch",
+                help="pair, bind: built-in towers start from seeded random weights "
+                "(a model without weights yet; bind retrains the modality's own tower).",
+            ),
+        ] = False,
+        checkpoint: Annotated[
+            str | None,
+            typer.Option(
+                "--checkpoint",
+                help="Weights of --model for the frozen anchor and the zero-shot text tower "
+                "(default: BINDING_CHECKPOINT, else the model's own).",
+            ),
+        ] = None,
     ) -> None:
         _run(
             {
@@ -147,6 +163,8 @@ def _command(kind: str) -> None:
                 "lora_alpha": alpha,
                 "merge": merge,
                 "freeze_anchor": freeze_anchor,
+                "from_scratch": from_scratch,
+                "checkpoint": checkpoint,
             },
             {
                 "epochs": epochs,
@@ -172,3 +190,37 @@ def _command(kind: str) -> None:
 
 for _kind in ("bind", "pair", "lora"):
     _command(_kind)
+
+
+@train_app.command("assemble")
+def assemble_command(
+    folders: Annotated[
+        list[Path], typer.Argument(help="Model folders of `binding train pair|bind` runs.")
+    ],
+    out: Annotated[Path, typer.Option("--out", help="The network's .safetensors file.")],
+    model: ModelOpt = None,
+    fp32: Annotated[bool, typer.Option("--fp32", help="Keep fp32 (default: fp16).")] = False,
+    complete: Annotated[
+        bool, typer.Option("--complete", help="Require every tower of the model.")
+    ] = False,
+) -> None:
+    """Merge trained built-in towers into one state dict with the network's own key names."""
+    from binding.config import Settings
+    from binding.train.assemble import AssembleError, assemble
+
+    err = Console(stderr=True)
+    try:
+        result = assemble(
+            [str(f) for f in folders],
+            str(out),
+            model=model or Settings().model,
+            fp16=not fp32,
+            complete=complete,
+        )
+    except AssembleError as error:
+        err.print(f"[red]error:[/red] {escape(str(error))}")
+        raise typer.Exit(1) from error
+    Console().print(
+        f"{escape(str(out))}: towers {', '.join(result['towers'])}, {result['tensors']} tensors, "
+        f"{result['size_bytes']} bytes, sha256 {result['sha256']}"
+    )

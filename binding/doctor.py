@@ -160,6 +160,15 @@ def run_checks(settings: Settings, *, model: str | None = None) -> list[Check]:
         checks.append(Check("model", "fail", str(exc)))
         return checks
     checks.extend(tower_checks(settings, name))
+    if spec.packaged and not settings.checkpoint:
+        from binding.errors import CheckpointError
+        from binding.models.packaged import packaged_path
+
+        try:
+            checks.append(Check("checkpoint", "ok", f"{name}: {packaged_path(spec)} (packaged)"))
+        except CheckpointError as exc:
+            checks.append(Check("checkpoint", "fail", str(exc)))
+        return checks
     if spec.random_weights_only or spec.url is None or spec.filename is None:
         checks.append(
             Check("model", "warn", f"{name}: random weights only, embeddings are meaningless")

@@ -24,10 +24,10 @@ import urllib.error
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 from urllib.parse import urlparse
 
 from binding.config import Settings
+from binding.models.registry import ModelSpec
 
 #: Models a first run falls back to, in order, when the default's weights cannot be had.
 FALLBACK_MODEL = "binding_mini"
@@ -50,15 +50,13 @@ class ModelChoice:
     seed: int | None = None
 
 
-def _packaged_weights(spec: Any) -> Path | None:
+def _packaged_weights(spec: ModelSpec) -> Path | None:
     """The packaged weights file of `spec` when it has one and it is there, else None."""
-    if not getattr(spec, "packaged", False) or not spec.filename:
+    from binding.models.packaged import WEIGHTS_DIR
+
+    if not spec.packaged or not spec.filename:
         return None
-    try:
-        from binding.models.packaged import WEIGHTS_DIR  # type: ignore[import-not-found,unused-ignore]
-    except ImportError:  # pragma: no cover - an install without packaged weights support
-        return None
-    path = Path(WEIGHTS_DIR) / spec.filename
+    path = WEIGHTS_DIR / spec.filename
     pinned = spec.sha256 is not None and spec.size_bytes is not None
     return path if pinned and path.is_file() and path.stat().st_size == spec.size_bytes else None
 
@@ -77,12 +75,12 @@ def probe_url(url: str, timeout: float = PROBE_TIMEOUT_S) -> str | None:
     return None if status < 400 else f"{urlparse(url).netloc} answers HTTP {status}"
 
 
-def weights_available(spec: Any, settings: Settings) -> tuple[bool, str]:
+def weights_available(spec: ModelSpec, settings: Settings) -> tuple[bool, str]:
     """(whether `spec`'s weights can be used now without a person's help, why), checked on
     disk and with at most one HEAD request; nothing is loaded or downloaded."""
     if spec.random_weights_only:
         return False, f"{spec.name} has random weights only"
-    if getattr(spec, "packaged", False):
+    if spec.packaged:
         path = _packaged_weights(spec)
         if path is not None:
             return True, f"its weights ship with this install ({path.name})"
@@ -96,7 +94,7 @@ def weights_available(spec: Any, settings: Settings) -> tuple[bool, str]:
     url = checkpoint or spec.url
     if url is None or spec.filename is None:
         return False, f"{spec.name} names no weights"
-    if not checkpoint:
+    if not checkpoint and spec.url is not None:
         from binding.models.checkpoint import checkpoint_status
 
         status = checkpoint_status(

@@ -139,6 +139,10 @@ class Trunk(nn.Module):
     def forward(self, tokens: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
         """Token `index[b]` of each sequence after the last block: (B, N, C) -> (B, C)."""
         x = tokens
+        if self.causal and not (torch.jit.is_tracing() or torch.compiler.is_compiling()):
+            # causal attention: tokens after the last pooled one cannot change it, so the
+            # padding after the longest text is dropped (77 -> ~10 tokens for a short query)
+            x = x[:, : int(index.max()) + 1]
         if self.pre_transformer_layer is not None:
             x = self.pre_transformer_layer(x)
         *body, last = self.blocks

@@ -72,6 +72,10 @@ def network_modalities(modalities: Iterable[str] | None) -> tuple[str, ...] | No
 
 
 def _default_checkpoint(spec: ModelSpec, settings: Settings) -> Path:
+    if spec.packaged:
+        from binding.models.packaged import packaged_path
+
+        return packaged_path(spec)
     assert spec.url is not None and spec.filename is not None
     path = checkpoint_io.resolve_checkpoint(  # type: ignore[attr-defined]
         spec.url,
@@ -125,7 +129,8 @@ def build(
     - `checkpoint`: a local `.pth`/`.safetensors` file or an http(s) URL, loaded strictly.
     - `seed`: seeded random weights instead (warns `RandomWeightsWarning`).
     - neither: the model's own weights, downloaded once into `settings.cache_dir`
-      (`settings.offline` forbids the download); a model without published weights
+      (`settings.offline` forbids the download), or read from the package for a model
+      that ships them (`binding_mini`, checked against its size and sha256); a model without published weights
       (`imagebind_tiny`) gets random weights with seed 0 and a warning.
     - `device`: where the weights live; `"meta"` builds shapes only, without weights.
 

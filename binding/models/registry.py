@@ -213,6 +213,8 @@ class ModelSpec:
     sha256: str | None = None  # of the download; None when not known
     random_weights_only: bool = False
     preprocess: PreprocessConfig = PREPROCESS  # the loader pairs weights with this
+    #: the weights ship inside the package (`binding/models/weights/<filename>`): no download
+    packaged: bool = False
 
     @property
     def embed_dim(self) -> int:
@@ -230,10 +232,18 @@ def imagebind_arch(
     imu: tuple[int, int, int],
     audio_drop_path: float = 0.1,
     imu_drop_path: float = 0.7,
+    vision_patch: int = 14,
+    audio_patch: tuple[int, int] = (16, 10),
+    map_patch: int = 16,
+    imu_window: int = 8,
 ) -> ArchConfig:
     """The ImageBind family; each tower is given as (width, blocks, heads).
 
-    Stems, input shapes and scales are those of the reference `ImageBindModel`.
+    Stems, input shapes and scales are those of the reference `ImageBindModel`. The patch
+    sizes can be enlarged for small models (shorter sequences) without changing the input
+    shapes, so every model shares one preprocessing: `vision_patch` (spatial kernel = stride
+    of the (2, p, p) vision stem), `audio_patch` (kernel, stride of the spectrogram stem),
+    `map_patch` (kernel = stride for depth and thermal), `imu_window` (samples per token).
     """
 
     def tower(name: str, size: tuple[int, int, int], **kw: Any) -> TowerConfig:
@@ -246,7 +256,11 @@ def imagebind_arch(
             vision,
             input_shape=(3, 224, 224),
             stem=PatchStem(
-                in_channels=3, kernel=(2, 14, 14), stride=(2, 14, 14), norm=False, frames=2
+                in_channels=3,
+                kernel=(2, vision_patch, vision_patch),
+                stride=(2, vision_patch, vision_patch),
+                norm=False,
+                frames=2,
             ),
             bias_kv=False,
             pre_ln=True,
@@ -268,7 +282,12 @@ def imagebind_arch(
             "audio",
             audio,
             input_shape=(1, 128, 204),  # 128 mel bins x 204 frames (2 s)
-            stem=PatchStem(in_channels=1, kernel=(16, 16), stride=(10, 10), norm=True),
+            stem=PatchStem(
+                in_channels=1,
+                kernel=(audio_patch[0],) * 2,
+                stride=(audio_patch[1],) * 2,
+                norm=True,
+            ),
             bias_kv=True,
             pre_ln=False,
             drop_path=audio_drop_path,
@@ -278,7 +297,9 @@ def imagebind_arch(
             "depth",
             depth,
             input_shape=(1, 224, 224),
-            stem=PatchStem(in_channels=1, kernel=(16, 16), stride=(16, 16), norm=True),
+            stem=PatchStem(
+                in_channels=1, kernel=(map_patch,) * 2, stride=(map_patch,) * 2, norm=True
+            ),
             bias_kv=True,
             pre_ln=False,
             drop_path=0.0,
@@ -288,7 +309,9 @@ def imagebind_arch(
             "thermal",
             thermal,
             input_shape=(1, 224, 224),
-            stem=PatchStem(in_channels=1, kernel=(16, 16), stride=(16, 16), norm=True),
+            stem=PatchStem(
+                in_channels=1, kernel=(map_patch,) * 2, stride=(map_patch,) * 2, norm=True
+            ),
             bias_kv=True,
             pre_ln=False,
             drop_path=0.0,
@@ -298,7 +321,7 @@ def imagebind_arch(
             "imu",
             imu,
             input_shape=(6, 2000),  # 5 s at 400 Hz: accelerometer xyz, gyroscope xyz
-            stem=ImuStem(channels=6, window=8),
+            stem=ImuStem(channels=6, window=imu_window),
             bias_kv=True,
             pre_ln=False,
             drop_path=imu_drop_path,
@@ -310,6 +333,11 @@ def imagebind_arch(
 
 
 _LICENSE_WEIGHTS = "CC BY-NC-SA 4.0"
+#: weights we trained ourselves carry the code's license (pyproject.toml, README "License")
+_LICENSE_OURS = "LicenseRef-Proprietary (ours, as the code)"
+#: binding_mini: embedding size and (width, blocks, heads) of every tower
+MINI_EMBED_DIM = 64
+MINI_TOWER = (64, 2, 4)
 
 _MODELS: dict[str, ModelSpec] = {
     spec.name: spec
@@ -351,6 +379,34 @@ _MODELS: dict[str, ModelSpec] = {
             description="ImageBind layout at width 32 for tests and smoke runs; random weights only.",
             license="Apache-2.0 (random weights, no training)",
             random_weights_only=True,
+        ),
+        ModelSpec(
+            name="binding_mini",
+            # the ImageBind layout, small and with large patches (short sequences), trained
+            # from scratch on the synthetic world of `binding.world` (docs/mini.md)
+            arch=imagebind_arch(
+                embed_dim=MINI_EMBED_DIM,
+                vision=MINI_TOWER,
+                text=MINI_TOWER,
+                audio=MINI_TOWER,
+                depth=MINI_TOWER,
+                thermal=MINI_TOWER,
+                imu=MINI_TOWER,
+                audio_drop_path=0.0,
+                imu_drop_path=0.0,
+                vision_patch=32,  # 7 x 7 = 49 patches
+                audio_patch=(16, 16),  # 8 x 12 = 96 patches
+                map_patch=32,  # 7 x 7 = 49 patches
+                imu_window=50,  # 40 windows
+            ),
+            description="ImageBind layout at width 64, trained here on a synthetic world of "
+            "coloured shapes (docs/mini.md); knows that world, not real photos.",
+            license=_LICENSE_OURS,
+            filename="binding_mini.safetensors",
+            # scripts/train_mini.sh prints both after assembling; update them when retraining
+            size_bytes=8_780_220,
+            sha256="380014d02c601c95b50f19b380899db21806925a7255fdf5751d96637b5f0e98",
+            packaged=True,
         ),
     )
 }

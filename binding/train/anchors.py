@@ -38,6 +38,13 @@ def weights_hash(module: torch.nn.Module) -> str:
     return digest.hexdigest()
 
 
+def _checkpoint_key(checkpoint: str | None) -> str:
+    """A local checkpoint by its content (retrained weights at the same path recompute)."""
+    if checkpoint and Path(checkpoint).is_file():
+        return f"{checkpoint}:{content_hash(checkpoint, is_text=False)}"
+    return str(checkpoint)
+
+
 def anchor_vectors(
     items: Sequence[str],
     *,
@@ -52,7 +59,9 @@ def anchor_vectors(
     is_text = modality == "text"
     hashes = [content_hash(item, is_text=is_text) for item in items]
     key = hashlib.sha256(
-        "\n".join([model, str(settings.checkpoint), str(settings.seed), modality, *hashes]).encode()
+        "\n".join(
+            [model, _checkpoint_key(settings.checkpoint), str(settings.seed), modality, *hashes]
+        ).encode()
     ).hexdigest()[:32]
     folder = Path(settings.cache_dir) / "train-anchors"
     cached = folder / f"{key}.npz"

@@ -54,6 +54,8 @@ class TrainRequest:
     lora_alpha: float = 16.0
     merge: bool = False
     freeze_anchor: bool = False
+    from_scratch: bool = False  # built-in towers start from random weights (seeded)
+    checkpoint: str | None = None  # weights of --model for frozen anchors and zero-shot text
     loop: LoopConfig = field(default_factory=LoopConfig)
 
     def identity(self) -> dict[str, Any]:
@@ -87,6 +89,9 @@ def run_training(
     if request.kind not in KINDS:
         raise ConfigurationError(f"unknown training kind {request.kind!r}: use {', '.join(KINDS)}")
     settings = settings or Settings()
+    if request.checkpoint is not None:
+        # an explicit checkpoint wins over BINDING_SEED (random weights) for the anchor
+        settings = settings.model_copy(update={"checkpoint": request.checkpoint, "seed": None})
     model_name = request.model or settings.model
     device = torch.device(request.device or ("cuda" if torch.cuda.is_available() else "cpu"))
     world = distributed.setup(device)
@@ -117,7 +122,19 @@ def _run(
             f"lora adapts a built-in tower; {request.modality!r} is not one "
             "(use `binding train bind` for a new modality)"
         )
-    array_input = builtin is None or request.kind == "bind"
+    if request.from_scratch and builtin is None:
+        raise ConfigurationError(
+            f"--from-scratch retrains a built-in tower; {request.modality!r} is not one "
+            "(a new modality's tower always starts from random weights)"
+        )
+    if request.from_scratch and request.kind == "lora":
+        raise ConfigurationError(
+            "--from-scratch does not apply to lora (it adapts trained weights)"
+        )
+    # bind: arrays into a new tower, or (--from-scratch) a built-in modality's own tower
+    array_input = builtin is None or (request.kind == "bind" and not request.from_scratch)
+    scratch_seed = request.loop.seed if request.from_scratch else None
+    trainable_anchor = request.kind == "pair" and not request.freeze_anchor
 
     pairs = read_pairs(request.manifest)
     if array_input:
@@ -144,7 +161,11 @@ def _run(
     # rank 0 computes (and caches) the anchor vectors; the other ranks then read the cache
     anchor_hash = ""
     vectors = np.zeros((0, 0), np.float32)
+    # from scratch with a trainable anchor: no anchor weights exist yet, nothing to embed
+    skip_vectors = request.from_scratch and trainable_anchor
     for turn in (0, 1):
+        if skip_vectors:
+            break
         if (turn == 0) == world.is_main:
             vectors, anchor_hash = anchor_vectors(
                 anchors_items,
@@ -154,7 +175,12 @@ def _run(
                 device=str(device),
             )
         distributed.barrier(world)
-    embed_dim = int(vectors.shape[1])
+    if skip_vectors:
+        from binding import models
+
+        embed_dim = models.get_spec(model_name).embed_dim
+    else:
+        embed_dim = int(vectors.shape[1])
 
     torch.manual_seed(request.loop.seed)
     input_tower: nn.Module
@@ -186,9 +212,14 @@ def _run(
     else:
         assert builtin is not None
         x = _prepare_builtin(builtin, [pair.input for pair in checked.pairs])
-        base = base_tower(model_name, NETWORK_INPUT[builtin], settings)
+        base = base_tower(model_name, NETWORK_INPUT[builtin], settings, seed=scratch_seed)
         input_tower = base
-        spec_tower = {"type": "base", "model": model_name, "network_input": NETWORK_INPUT[builtin]}
+        spec_tower = {
+            "type": "base",
+            "model": model_name,
+            "network_input": NETWORK_INPUT[builtin],
+            "from_scratch": request.from_scratch,
+        }
         preprocessing = {"builtin": builtin.value}
         input_kind = {"kind": builtin.value, "shape": list(x.shape[1:])}
 
@@ -201,11 +232,20 @@ def _run(
 
     anchor_tower: nn.Module | None = None
     y = torch.from_numpy(vectors)
-    if request.kind == "pair" and not request.freeze_anchor:
-        anchor_tower = base_tower(model_name, NETWORK_INPUT[anchor_modality], settings)
+    if trainable_anchor:
+        anchor_tower = base_tower(
+            model_name, NETWORK_INPUT[anchor_modality], settings, seed=scratch_seed
+        )
         y = _prepare_builtin(anchor_modality, anchors_items)
 
-    zero_shot = _zero_shot(checked, val_rows, model_name, settings, device, x)
+    # the zero-shot score needs a trained text tower: none while training from scratch
+    # without --checkpoint, and none when text is the side being trained
+    text_side = builtin is Modality.TEXT or anchor_modality is Modality.TEXT
+    zero_shot = (
+        None
+        if text_side or (request.from_scratch and settings.checkpoint is None)
+        else _zero_shot(checked, val_rows, model_name, settings, device, x)
+    )
     model = Contrastive(input_tower, anchor_tower, ContrastiveLoss(request.loop.temperature))
     run = Run(
         model=model,

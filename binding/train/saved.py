@@ -15,6 +15,7 @@ for towers of a built-in modality) and returns a module mapping a batch to unit 
 from __future__ import annotations
 
 import json
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -47,11 +48,24 @@ class BaseTower(nn.Module):
         return F.normalize(out.float(), dim=-1)
 
 
-def base_tower(model: str, network_input: str, settings: Settings) -> BaseTower:
-    """The named model's tower for one network input, trainable (train mode, fp32)."""
+def base_tower(
+    model: str, network_input: str, settings: Settings, *, seed: int | None = None
+) -> BaseTower:
+    """The named model's tower for one network input, trainable (train mode, fp32).
+
+    `seed`: seeded random weights (training from scratch); otherwise `settings.seed`, else
+    `settings.checkpoint`, else the model's own weights.
+    """
     from binding import models
 
-    network = models.build(model, modalities=[network_input], seed=settings.seed, settings=settings)
+    seed = seed if seed is not None else settings.seed
+    checkpoint = settings.checkpoint if seed is None else None
+    with warnings.catch_warnings():
+        if seed is not None:  # training from scratch: random weights are the point
+            warnings.simplefilter("ignore", models.RandomWeightsWarning)
+        network = models.build(
+            model, modalities=[network_input], checkpoint=checkpoint, seed=seed, settings=settings
+        )
     network.train()
     for parameter in network.parameters():
         parameter.requires_grad_(True)
@@ -100,7 +114,13 @@ def load_trained_tower(
         module = ArrayTower(ArrayTowerConfig.from_json(tower_spec["config"]))
         _load_state(module, folder / spec["files"]["tower"])
     elif tower_spec["type"] == "base":
-        module = base_tower(tower_spec["model"], tower_spec["network_input"], settings)
+        # a from-scratch tower needs no base weights: seeded ones are replaced by the saved ones
+        module = base_tower(
+            tower_spec["model"],
+            tower_spec["network_input"],
+            settings,
+            seed=0 if tower_spec.get("from_scratch") else None,
+        )
         if "adapter" in spec["files"]:
             from binding.train.lora import load_adapters, merge_adapters
 

@@ -17,9 +17,9 @@ from binding.models import (
 )
 
 
-def test_list_models_names_huge_and_tiny() -> None:
+def test_list_models_names_every_model() -> None:
     names = [spec.name for spec in list_models()]
-    assert names == ["imagebind_huge", "imagebind_tiny"]
+    assert names == ["imagebind_huge", "imagebind_tiny", "binding_mini"]
     assert DEFAULT_MODEL == "imagebind_huge"
     assert all(isinstance(spec, ModelSpec) for spec in list_models())
 

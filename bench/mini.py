@@ -1,0 +1,205 @@
+"""binding_mini: prepare the synthetic world for `scripts/train_mini.sh`, and evaluate the result.
+
+python bench/mini.py prepare OUT --n-train 2400 --n-val 240 --n-test 480
+    writes OUT/world/{train,val,test} (binding.world, seeds 1, 2, 3: no test scene is seen
+    in training) and OUT/pairs_<modality>.csv: the train and val pairs of each modality in
+    one manifest (absolute paths, split train/val) for `binding train`.
+python bench/mini.py evaluate OUT --checkpoint FILE --json bench/results/binding_mini.json
+    runs `binding eval classify|retrieve` on the test world (OUT/world/test) and collects
+    the metrics, each beside chance, into one JSON (table in docs/mini.md).
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from binding.models.packaged import file_sha256
+
+SEEDS = {"train": 1, "val": 2, "test": 3}
+#: prompt templates for zero-shot (the world's own caption forms, docs/mini.md)
+OBJECT_TEMPLATES = ("a {}.", "a photo of a {}.", "{}s on a background.")
+ACTIVITY_TEMPLATES = ("a photo taken while {}.", "a photo, shot while {}.")
+
+
+def _read(path: Path) -> list[dict[str, str]]:
+    with path.open(newline="") as handle:
+        return list(csv.DictReader(handle))
+
+
+def _write(out: Path, splits: tuple[str, ...], n: dict[str, int]) -> None:
+    from binding.world import write_world
+
+    for split in splits:
+        started = time.perf_counter()
+        folder = out / ("test" if split == "test" else "world")
+        write_world(folder, n=n[split], seed=SEEDS[split], split=split)
+        print(
+            f"world {split}: {n[split]} scenes in {time.perf_counter() - started:.1f} s", flush=True
+        )
+
+
+def prepare(out: Path, n: dict[str, int]) -> None:
+    """Train and val into OUT/world (one manifest per modality), test apart in OUT/test.
+
+    Two processes: train then val (they share manifests), and test beside them.
+    """
+    from concurrent.futures import ProcessPoolExecutor
+
+    with ProcessPoolExecutor(2) as pool:
+        jobs = [pool.submit(_write, out, splits, n) for splits in (("train", "val"), ("test",))]
+        for job in jobs:
+            job.result()
+
+
+def _eval(args: list[str], out: Path, checkpoint: str) -> dict:
+    command = [str(Path(sys.executable).parent / "binding"), "eval", *args, "--model", "binding_mini",
+               "--checkpoint", checkpoint, "--no-cache", "--device", "cpu", "--out", str(out)]  # fmt: skip
+    subprocess.run(command, check=True, stdout=subprocess.DEVNULL)
+    return json.loads(out.read_text())
+
+
+def _labels(test: Path, modality: str) -> list[tuple[str, str]]:
+    folder = test / "labels"
+    return [
+        (str((folder / r["path"]).resolve()), r["label"])
+        for r in _read(folder / f"test_{modality}.csv")
+    ]
+
+
+def evaluate(root: Path, checkpoint: str, result_path: Path) -> dict:
+    test = root / "test"
+    work = root / "eval"
+    work.mkdir(parents=True, exist_ok=True)
+    results: dict[str, dict] = {}
+
+    def classify(name: str, modality: str, rows: list[tuple[str, str]], templates) -> None:
+        csv_path = work / f"{name}.csv"
+        with csv_path.open("w", newline="") as handle:
+            csv.writer(handle).writerows([("path", "label"), *rows])
+        args = ["classify", str(csv_path), "--modality", modality]
+        for template in templates:
+            args += ["-t", template]
+        run = _eval(args, work / f"{name}.json", checkpoint)
+        m = run["metrics"]
+        classes = len({label for _, label in rows})
+        results[name] = {"top1": m["top1"], "top5": m.get("top5"), "chance": 1 / classes,
+                         "classes": classes, "count": run["data"]["count"],
+                         "templates": list(templates)}  # fmt: skip
+        print(f"{name}: top1 {m['top1']:.3f} (chance {1 / classes:.3f})", flush=True)
+
+    def retrieve(name: str, query: str) -> None:
+        csv_path = test / "retrieval" / f"test_{query}.csv"
+        targets = {r["target"] for r in _read(csv_path)}
+        run = _eval(["retrieve", str(csv_path), "-q", query, "-t", "image"],
+                    work / f"{name}.json", checkpoint)  # fmt: skip
+        results[name] = {**run["metrics"], "chance_R@1": 1 / len(targets)}
+        print(f"{name}: {json.dumps(run['metrics'])[:160]}", flush=True)
+
+    classify("image_zero_shot", "image", _labels(test, "image"), OBJECT_TEMPLATES)
+    for modality in ("text", "audio", "depth", "thermal", "imu"):
+        retrieve(f"{modality}_image_retrieval", modality)
+    # emergent zero-shot against text: each modality with the classes it can carry
+    classify("audio_zero_shot", "audio", _labels(test, "audio"), OBJECT_TEMPLATES)
+    classify("thermal_zero_shot", "thermal", _labels(test, "thermal"), OBJECT_TEMPLATES)
+    shapes = [(path, label.split()[-1]) for path, label in _labels(test, "depth")]
+    classify("depth_zero_shot_shape", "depth", shapes, OBJECT_TEMPLATES)
+    classify("imu_zero_shot_activity", "imu", _labels(test, "imu"), ACTIVITY_TEMPLATES)
+    latency = text_latency(checkpoint)
+    print(f"text query latency: {latency}", flush=True)
+    payload = {
+        "model": "binding_mini",
+        "text_query_latency_ms": latency,
+        "weights_sha256": file_sha256(Path(checkpoint)),
+        "test_world": {"seed": SEEDS["test"], "scenes": len(_labels(test, "image"))},
+        "cpu": "Intel Xeon @ 2.80GHz, AVX-512, no AMX, 2 cores shared with other jobs",
+        "metrics": results,
+    }
+    result_path.parent.mkdir(parents=True, exist_ok=True)
+    result_path.write_text(json.dumps(payload, indent=2) + "\n")
+    return payload
+
+
+def text_latency(checkpoint: str, repeats: int = 50) -> dict[str, float]:
+    """Milliseconds to embed one text query (tokenise + text tower), after a warm-up."""
+    import statistics
+
+    import torch
+
+    from binding.encoder import Encoder
+
+    encoder = Encoder.load("binding_mini", modalities=["text"], checkpoint=checkpoint, device="cpu")
+    encoder.embed("text", ["a warm-up"])
+    times = []
+    for i in range(repeats):
+        started = time.perf_counter()
+        encoder.embed("text", [f"two small red circles on a grey background {i}"])
+        times.append((time.perf_counter() - started) * 1000)
+    return {"median": round(statistics.median(times), 2), "min": round(min(times), 2),
+            "threads": torch.get_num_threads()}  # fmt: skip
+
+
+def table(payload: dict) -> str:
+    """The Quality table of docs/mini.md, from the results JSON."""
+    m = payload["metrics"]
+    lines = ["| what (test world, seed 3) | metric | binding_mini | chance |", "|---|---|---|---|"]
+    for name, what in (
+        ("image_zero_shot", "image -> 18 classes (zero-shot, text prompts)"),
+        ("audio_zero_shot", "audio -> 18 classes (emergent: audio never saw text)"),
+        ("thermal_zero_shot", "thermal -> 18 classes (emergent)"),
+        ("depth_zero_shot_shape", "depth -> 3 shapes (emergent; depth has no colour)"),
+        ("imu_zero_shot_activity", "IMU -> 5 activities (emergent; IMU has only activity)"),
+    ):
+        r = m[name]
+        lines.append(f"| {what} | top-1 | {r['top1']:.3f} | {r['chance']:.3f} |")
+    for name, query, what in (
+        ("text_image_retrieval", "text", "text <-> image (trained)"),
+        ("audio_image_retrieval", "audio", "audio <-> image (trained)"),
+        ("depth_image_retrieval", "depth", "depth <-> image (trained)"),
+        ("thermal_image_retrieval", "thermal", "thermal <-> image (trained)"),
+        ("imu_image_retrieval", "imu", "IMU <-> image (trained)"),
+    ):
+        r = m[name]
+        forward, backward = r[f"{query}->image"], r[f"image->{query}"]
+        chance = r["chance_R@1"]
+        lines.append(
+            f"| {what} | R@1 / R@5, {query} -> image | {forward['R@1']:.3f} / {forward['R@5']:.3f} "
+            f"| {chance:.4f} / {5 * chance:.4f} |"
+        )
+        lines.append(
+            f"| | R@1 / R@5, image -> {query} | {backward['R@1']:.3f} / {backward['R@5']:.3f} | |"
+        )
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    p = sub.add_parser("prepare")
+    p.add_argument("out", type=Path)
+    for split, default in (("train", 3000), ("val", 300), ("test", 600)):
+        p.add_argument(f"--n-{split}", type=int, default=default)
+    e = sub.add_parser("evaluate")
+    e.add_argument("out", type=Path)
+    e.add_argument("--checkpoint", required=True)
+    e.add_argument("--json", type=Path, default=Path("bench/results/binding_mini.json"))
+    t = sub.add_parser("table")
+    t.add_argument("json", type=Path, nargs="?", default=Path("bench/results/binding_mini.json"))
+    args = parser.parse_args()
+    if args.command == "table":
+        print(table(json.loads(args.json.read_text())))
+        return
+    if args.command == "prepare":
+        args.out.mkdir(parents=True, exist_ok=True)
+        prepare(args.out, {"train": args.n_train, "val": args.n_val, "test": args.n_test})
+    else:
+        evaluate(args.out, args.checkpoint, args.json)
+
+
+if __name__ == "__main__":
+    main()
