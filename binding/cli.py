@@ -123,7 +123,7 @@ def models_command(towers: TowersOpt = None) -> None:
         if spec.random_weights_only:
             weights = "random only"
         elif spec.packaged:
-            weights = f"packaged, {(spec.size_bytes or 0) / 1e6:.0f} MB"
+            weights = f"{(spec.size_bytes or 0) / 1e6:.0f} MB"
         elif spec.size_bytes:
             weights = f"{spec.size_bytes / 1e9:.2f} GB"
         else:
@@ -131,6 +131,8 @@ def models_command(towers: TowersOpt = None) -> None:
         notes = "default" if spec.name == DEFAULT_MODEL else ""
         if spec.random_weights_only:
             notes = (notes + "; " if notes else "") + "tests and smoke runs: meaningless vectors"
+        if spec.packaged:
+            notes = (notes + "; " if notes else "") + "in the package; synthetic world only"
         table.add_row(spec.name, str(spec.embed_dim), weights, spec.license, notes)
     out.print(table)
     _print_trained(towers)

@@ -334,7 +334,7 @@ def imagebind_arch(
 
 _LICENSE_WEIGHTS = "CC BY-NC-SA 4.0"
 #: weights we trained ourselves carry the code's license (pyproject.toml, README "License")
-_LICENSE_OURS = "LicenseRef-Proprietary (ours, as the code)"
+_LICENSE_OURS = "ours, as the code"
 #: binding_mini: embedding size and (width, blocks, heads) of every tower
 MINI_EMBED_DIM = 64
 MINI_TOWER = (64, 2, 4)
