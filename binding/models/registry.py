@@ -377,7 +377,7 @@ _MODELS: dict[str, ModelSpec] = {
                 imu=(32, 2, 2),
             ),
             description="ImageBind layout at width 32 for tests and smoke runs; random weights only.",
-            license="Apache-2.0 (random weights, no training)",
+            license="ours, as the code (random weights, no training)",
             random_weights_only=True,
         ),
         ModelSpec(
