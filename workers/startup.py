@@ -90,7 +90,9 @@ def _stop(node: str, client: Any, reason: str) -> None:
     log.critical(message)
     if client is not None:
         with contextlib.suppress(Exception):  # the log line above still says it
-            client.set(ERROR_PREFIX + node, reason, ex=ERROR_TTL_S)
+            # the first reason stays: a replacement started before the SIGTERM landed would
+            # otherwise overwrite it with its own count (a successful start clears the key)
+            client.set(ERROR_PREFIX + node, reason, ex=ERROR_TTL_S, nx=True)
     if _in_pool_child():
         os.kill(os.getppid(), signal.SIGTERM)  # warm shutdown of the worker
         os._exit(1)

@@ -45,6 +45,7 @@ from binding.config import Settings
 from binding.executor import StoredFile, decode_query_input, embed_stored_files
 from binding.ingest import FAILED, FileOutcome
 from binding.jobs import PREFIX, Jobs, persistence_warning, redis_client
+from binding.store.space import DiskFullError
 from workers.celery_app import app
 from workers.config import (
     EMBED_FILES_TASK,
@@ -126,9 +127,12 @@ class _WorkerState:
                 try:
                     engine.store  # noqa: B018 - take the store (an Edge folder is one process's)
                 except Exception as error:
-                    if not is_infrastructure(error):
+                    # A full disk does not pass while the worker waits: the pool process stops
+                    # the worker and says why (the health check fails with it), tasks stay queued.
+                    if not is_infrastructure(error) or isinstance(error, DiskFullError):
                         raise
-                    # Unavailable for now: tasks open it on first use, retrying meanwhile.
+                    # Unavailable for now (held, unreachable): tasks open it on first use,
+                    # retrying meanwhile.
                     log.warning("the store is not available yet (%s); tasks will retry", error)
                 self._engine = engine
                 log.info("worker process %d loaded %s", os.getpid(), engine.model)

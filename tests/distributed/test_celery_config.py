@@ -215,5 +215,6 @@ def test_sent_tasks_are_json_with_ids_only(
         job_id, files = args
         assert job_id == job and kwargs == {}
         for f in files:
-            assert set(f) == {"index", "sha256", "name", "source", "modality", "tags"}
-            assert f["modality"] == "image" and len(f["sha256"]) == 64
+            # ids and names only; `caption` is the text of a sidecar file (none here)
+            assert set(f) == {"index", "sha256", "name", "source", "modality", "tags", "caption"}
+            assert f["modality"] == "image" and len(f["sha256"]) == 64 and f["caption"] is None
