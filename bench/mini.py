@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import csv
 import json
+import platform
 import subprocess
 import sys
 import time
@@ -117,7 +118,7 @@ def evaluate(root: Path, checkpoint: str, result_path: Path) -> dict:
         "text_query_latency_ms": latency,
         "weights_sha256": file_sha256(Path(checkpoint)),
         "test_world": {"seed": SEEDS["test"], "scenes": len(_labels(test, "image"))},
-        "cpu": "Intel Xeon @ 2.80GHz, AVX-512, no AMX, 2 cores shared with other jobs",
+        "cpu": cpu_description(),
         "metrics": results,
     }
     result_path.parent.mkdir(parents=True, exist_ok=True)
@@ -142,6 +143,23 @@ def text_latency(checkpoint: str, repeats: int = 50) -> dict[str, float]:
         times.append((time.perf_counter() - started) * 1000)
     return {"median": round(statistics.median(times), 2), "min": round(min(times), 2),
             "threads": torch.get_num_threads()}  # fmt: skip
+
+
+def cpu_description() -> str:
+    """The CPU model and whether it has native bf16/AMX (figures depend on it), from /proc."""
+    import os
+
+    model, flags = platform.processor() or "unknown CPU", set()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+            elif line.startswith("flags"):
+                flags = set(line.split(":", 1)[1].split())
+    except OSError:
+        pass
+    native = [f for f in ("avx512f", "avx512_bf16", "amx_bf16") if f in flags]
+    return f"{model}, {os.cpu_count()} cores, {' '.join(native) or 'no AVX-512'}"
 
 
 def table(payload: dict) -> str:

@@ -80,4 +80,14 @@ if engine.random_weights:
         icon=":material/warning:",
     )
 
+elif engine.model == "binding_mini":
+    st.info(
+        "**binding_mini** is a small model trained here on a synthetic world: coloured "
+        "shapes (six colours, three shapes) as pictures, captions, tones, depth and thermal "
+        "maps, and a camera holder's motion. It finds those well (colours best, shapes "
+        "partly); it has never seen real photos, sounds or sensors, so their results mean "
+        "little. Use `imagebind_huge` for real data.",
+        icon=":material/school:",
+    )
+
 page.run()

@@ -17,11 +17,11 @@ cd "$(dirname "$0")/.."
 OUT=${1:-runs/binding_mini}
 PY=${PYTHON:-.venv/bin/python}
 BIN="$(dirname "$PY")/binding"
-N_TRAIN=${N_TRAIN:-3000}
+N_TRAIN=${N_TRAIN:-6000}
 N_VAL=${N_VAL:-300}
 N_TEST=${N_TEST:-600}
-EPOCHS1=${EPOCHS1:-40}
-EPOCHS2=${EPOCHS2:-12}
+EPOCHS1=${EPOCHS1:-20}
+EPOCHS2=${EPOCHS2:-6}
 WEIGHTS=${WEIGHTS:-binding/models/weights/binding_mini.safetensors}
 RESULTS=${RESULTS:-bench/results/binding_mini.json}
 mkdir -p "$OUT"

@@ -405,7 +405,7 @@ _MODELS: dict[str, ModelSpec] = {
             filename="binding_mini.safetensors",
             # scripts/train_mini.sh prints both after assembling; update them when retraining
             size_bytes=8_780_220,
-            sha256="380014d02c601c95b50f19b380899db21806925a7255fdf5751d96637b5f0e98",
+            sha256="96bea87517fff7557fa846be8505a2ff35af18876a283bd7b2e72ab4ac851161",
             packaged=True,
         ),
     )

@@ -42,12 +42,15 @@ def _check_style(value: str) -> str:
 
 
 def _load_sample(engine: Engine) -> None:
-    from binding.demo import make_demo_data
+    from binding.demo import make_demo_data, make_world_demo
 
     # outside the data folder: ingest leaves the engine's own folder alone
     folder = Path(engine.settings.cache_dir) / "sample-data"
     bar = st.progress(0.0, text="Writing the sample files…")
-    data = make_demo_data(folder)
+    # binding_mini knows its synthetic world: its sample is scenes of it (docs/mini.md)
+    world = engine.model == "binding_mini"
+    data = make_world_demo(folder / "world") if world else make_demo_data(folder)
+    folder = data.root
     files = data.all()
     done: list[Any] = []
 
@@ -61,7 +64,7 @@ def _load_sample(engine: Engine) -> None:
     started = time.perf_counter()
     report = engine.ingest([str(folder)], tags=["demo"], progress=progress)
     # and the walking recording replayed as a sensor stream, as a stream consumer stores it
-    walking = [p for p in data.files.get("imu", []) if p.name.startswith("walking")]
+    walking = [p for p in data.files.get("imu", []) if "walking" in p.stem]
     if walking:
         from binding.streams import ingest_recording
 

@@ -123,7 +123,7 @@ def test_imu_meets_activity_words_it_never_saw(encoder, world: World) -> None:  
     imu = encoder.embed("imu", _files(world, "imu"))
     truth = [ACTIVITIES.index(scene.activity) for scene in world.scenes]
     accuracy = _accuracy(imu, _prototypes(encoder, list(ACTIVITIES), ACTIVITY_TEMPLATES), truth)
-    assert accuracy > 1.5 / len(ACTIVITIES), accuracy  # chance 1/5
+    assert accuracy > 2 / len(ACTIVITIES), accuracy  # clearly above chance (1/5): twice it
 
 
 def test_images_drawn_another_way_still_classify(encoder, world: World) -> None:  # type: ignore[no-untyped-def]
