@@ -423,7 +423,9 @@ def world_demo_queries(data: DemoData) -> list[tuple[str, str]]:
     others = [lab.split()[0] for lab in labels if lab.endswith(shape) and lab != wanted]
     swap = "blue" if "blue" in others or not others else others[0]
     sound = data.files["audio"][1]
-    depth = data.files["depth"][2]
+    # a triangle's depth map: binding_mini tells triangles from the rest best (docs/mini.md)
+    depths = data.files["depth"]
+    depth = next((d for d in depths if label(d).endswith("triangle")), depths[2])
     thermal = data.files["thermal"][3]
     return [
         (f"text -> images: expect {wanted}s", f'text:"a {wanted}" @ 5 | modality=image'),
