@@ -83,18 +83,19 @@ def evaluate_composite(
     a = embedder.embed(ma, triples.a, progress=progress)
     b = embedder.embed(mb, triples.b, progress=progress)
     t = embedder.embed(mt, targets, progress=progress)
-    # a triple whose A, B or target was rejected (a NaN row) is left out; so is such a target
-    good_targets = metrics.usable_rows(t)
-    links = np.asarray(target_of, dtype=np.int64)
-    keep = metrics.usable_rows(a) & metrics.usable_rows(b) & good_targets[links]
+    # a triple whose A, B or target was rejected (a NaN row) is left out; so is such a target,
+    # while targets no triple points at stay as distractors (only A+B -> target is ranked)
+    keep, good_targets, links = metrics.usable_links(
+        metrics.usable_rows(a) & metrics.usable_rows(b),
+        metrics.usable_rows(t),
+        target_of,
+        keep_unlinked=True,
+    )
     if not keep.any():
         raise ValueError(f"{triples.origin}: no triple could be embedded (A, B and target)")
-    renumber = np.cumsum(good_targets) - 1
     out: dict[str, Any] = {
         name: metrics.retrieval_metrics(ranks, ks)
-        for name, ranks in composite_ranks(
-            a[keep], b[keep], t[good_targets], [int(i) for i in renumber[links[keep]]]
-        ).items()
+        for name, ranks in composite_ranks(a[keep], b[keep], t[good_targets], links).items()
     }
     out["triples"] = int(keep.sum())
     out["targets"] = int(good_targets.sum())

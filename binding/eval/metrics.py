@@ -18,6 +18,30 @@ def usable_rows(vectors: np.ndarray) -> np.ndarray:
     return ~np.isnan(np.asarray(vectors)).any(axis=1)
 
 
+def usable_links(
+    query_ok: np.ndarray,
+    target_ok: np.ndarray,
+    target_of: Sequence[int],
+    *,
+    keep_unlinked: bool,
+) -> tuple[np.ndarray, np.ndarray, list[int]]:
+    """Which queries and targets to rank when some items were rejected, and `target_of`
+    renumbered over the kept targets.
+
+    A query is kept when it and its target are usable. Targets no kept query points at stay
+    (as distractors) with `keep_unlinked`; without it they go too, so that every kept target
+    has a query (ranking targets -> queries needs one)."""
+    links = np.asarray(target_of, dtype=np.int64)
+    queries = np.asarray(query_ok, dtype=bool) & np.asarray(target_ok, dtype=bool)[links]
+    if keep_unlinked:
+        targets = np.asarray(target_ok, dtype=bool)
+    else:
+        targets = np.zeros(len(target_ok), dtype=bool)
+        targets[links[queries]] = True
+    renumber = np.cumsum(targets) - 1
+    return queries, targets, [int(i) for i in renumber[links[queries]]]
+
+
 def ranks_of_relevant(scores: np.ndarray, relevant: np.ndarray) -> np.ndarray:
     """For each row, the (pessimistic) rank of its best-scoring relevant column.
 

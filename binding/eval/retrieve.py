@@ -124,13 +124,10 @@ def drop_rejected(
 ) -> tuple[np.ndarray, np.ndarray, list[int]]:
     """Leave out pairs whose query or target was rejected (NaN rows), and targets no pair
     points at any more, renumbering `target_of`; both directions then rank real items only."""
-    links = np.asarray(target_of, dtype=np.int64)
-    good_queries = metrics.usable_rows(query_vectors) & metrics.usable_rows(target_vectors)[links]
-    kept_targets = np.zeros(len(target_vectors), dtype=bool)
-    kept_targets[links[good_queries]] = True
-    renumber = np.cumsum(kept_targets) - 1
-    return (
-        query_vectors[good_queries],
-        target_vectors[kept_targets],
-        [int(i) for i in renumber[links[good_queries]]],
+    queries, targets, links = metrics.usable_links(
+        metrics.usable_rows(query_vectors),
+        metrics.usable_rows(target_vectors),
+        target_of,
+        keep_unlinked=False,
     )
+    return query_vectors[queries], target_vectors[targets], links
