@@ -20,7 +20,7 @@ if _ROOT not in sys.path:
 
 import streamlit as st  # noqa: E402
 
-from dashboard.components import session, style  # noqa: E402
+from dashboard.components import examples, session, style  # noqa: E402
 
 st.set_page_config(
     page_title="binding",
@@ -80,7 +80,7 @@ if engine.random_weights:
         icon=":material/warning:",
     )
 
-elif engine.model == "binding_mini":
+elif engine.model == examples.WORLD_MODEL:
     st.info(
         "**binding_mini** is a small model trained here on a synthetic world: coloured "
         "shapes (six colours, three shapes) as pictures, captions, tones, depth and thermal "

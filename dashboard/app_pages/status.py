@@ -14,7 +14,7 @@ import streamlit as st
 if TYPE_CHECKING:
     from binding.api import Engine
 
-from dashboard.components import session, style
+from dashboard.components import examples, session, style
 
 ss = st.session_state
 CHECK_COLORS = {"ok": "#15803d", "warn": "#b45309", "fail": "#b91c1c"}
@@ -48,7 +48,7 @@ def _load_sample(engine: Engine) -> None:
     folder = Path(engine.settings.cache_dir) / "sample-data"
     bar = st.progress(0.0, text="Writing the sample files…")
     # binding_mini knows its synthetic world: its sample is scenes of it (docs/mini.md)
-    world = engine.model == "binding_mini"
+    world = engine.model == examples.WORLD_MODEL
     data = make_world_demo(folder / "world") if world else make_demo_data(folder)
     folder = data.root
     files = data.all()
