@@ -282,10 +282,12 @@ def chosen(select: Any) -> str:
 
 def shows(select: Any, check: Any, seconds: float = 30) -> str:
     """What `select` shows once `check(text)` holds (the rerun after an upload takes a
-    moment to start); the last text seen when it never does."""
+    moment to start); the last text seen when it never does. While the rerun redraws the
+    select it shows only its label: that is not an answer yet, whatever `check` says."""
+    label = select.locator("label").first.inner_text().strip()
     deadline = time.monotonic() + seconds
     text = chosen(select)
-    while not check(text) and time.monotonic() < deadline:
+    while (text.strip() == label or not check(text)) and time.monotonic() < deadline:
         time.sleep(0.3)
         text = chosen(select)
     return text
