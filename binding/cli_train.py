@@ -144,6 +144,14 @@ def _command(kind: str) -> None:
                 "(default: BINDING_CHECKPOINT, else the model's own).",
             ),
         ] = None,
+        augment: Annotated[
+            bool,
+            typer.Option(
+                "--augment",
+                help="Change built-in items each step: pictures shifted and flipped, audio and "
+                "IMU shifted in time (arrays of a new modality always get noise).",
+            ),
+        ] = False,
     ) -> None:
         _run(
             {
@@ -165,6 +173,7 @@ def _command(kind: str) -> None:
                 "freeze_anchor": freeze_anchor,
                 "from_scratch": from_scratch,
                 "checkpoint": checkpoint,
+                "augment": augment,
             },
             {
                 "epochs": epochs,

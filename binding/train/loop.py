@@ -25,6 +25,7 @@ import torch
 from torch import nn
 
 from binding.train import distributed
+from binding.train.augment import Augment
 from binding.train.checkpoint import (
     CHECKPOINT_NAME,
     load_checkpoint,
@@ -83,7 +84,8 @@ class Run:
     out: Path
     config: LoopConfig
     run_config: dict[str, Any]  # everything that identifies the run (checked on resume)
-    augment: bool = True  # add noise to inputs (arrays of a new modality)
+    augment_inputs: Augment | None = None  # per-step changes to the input batch (augment.py)
+    augment_anchors: Augment | None = None  # the same for a trainable anchor tower's batch
     zero_shot: Callable[[nn.Module], float] | None = None
     history: list[dict[str, Any]] = field(default_factory=list)
 
@@ -245,7 +247,6 @@ def fit(run: Run, device: torch.device, world: World, *, quiet: bool = False) ->
             )
         distributed.barrier(world)
 
-    data_std = float(run.train_x.float().std()) if run.augment else 0.0
     log_path = run.out / "metrics.jsonl"
     if world.is_main:  # the log restarts from the checkpoint's history (no replayed rows)
         log_path.write_text("".join(json.dumps(r) + "\n" for r in history))
@@ -273,12 +274,14 @@ def fit(run: Run, device: torch.device, world: World, *, quiet: bool = False) ->
                 world.rank * local : (world.rank + 1) * local
             ]
             x, y = run.train_x[rows].to(device), run.train_y[rows].to(device)
-            if run.augment and config.noise:
-                # drawn for the global batch, then sliced: the same noise for 1 or N processes
+            # drawn for the global batch, then sliced: the same batch for 1 or N processes
+            part = slice(world.rank * local, (world.rank + 1) * local)
+            if run.augment_inputs is not None:
                 generator = torch.Generator().manual_seed(config.seed * 1_000_003 + step)
-                noise = torch.randn((batch, *x.shape[1:]), generator=generator)
-                noise = noise[world.rank * local : (world.rank + 1) * local]
-                x = x + (config.noise * data_std) * noise.to(device)
+                x = run.augment_inputs(x, generator, batch, part)
+            if run.augment_anchors is not None:
+                generator = torch.Generator().manual_seed(config.seed * 1_000_033 + step + 1)
+                y = run.augment_anchors(y, generator, batch, part)
             with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
                 loss = ddp(x, y)
             optimizer.zero_grad(set_to_none=True)

@@ -69,6 +69,34 @@ def test_bad_manifest_gets_one_line_per_bad_pair(tmp_path: Path) -> None:
     assert sorted(train + val) == [0, 1, 2, 3] and len(val) == 1
 
 
+def test_built_in_pairs_are_decoded_once_and_line_up_with_the_kept_pairs(tmp_path: Path) -> None:
+    """Image-text pairs: the check decodes each picture once, into the rows training uses;
+    a corrupt picture, a missing one and an empty caption leave their pairs out, named."""
+    from binding.inputs import prepare_one
+    from binding.modality import Modality
+    from binding.train.commands import _decode_pairs
+
+    rows = ["anchor,input"]
+    for index, colour in enumerate(((200, 30, 30), (30, 200, 30), (30, 30, 200))):
+        Image.new("RGB", (40, 30), colour).save(tmp_path / f"ok{index}.png")
+        rows.append(f"ok{index}.png,picture {index}")
+    (tmp_path / "broken.png").write_bytes(b"not a png")
+    rows += ["broken.png,a broken picture", "gone.png,a missing picture", "ok0.png,"]
+    (tmp_path / "pairs.csv").write_text("\n".join(rows) + "\n")
+
+    checked, inputs, anchors = _decode_pairs(
+        read_pairs(tmp_path / "pairs.csv"), Modality.TEXT, Modality.IMAGE
+    )
+    assert [pair.input for pair in checked.pairs] == [f"picture {i}" for i in range(3)]
+    assert inputs is None  # text is tokenised later, in one go
+    assert anchors is not None and anchors.shape == (3, 3, 224, 224)
+    for row, pair in zip(anchors, checked.pairs, strict=True):
+        assert torch.equal(row, prepare_one(Modality.IMAGE, pair.anchor)[0])
+    joined = "\n".join(checked.problems)
+    assert len(checked.problems) == 3
+    assert "broken.png" in joined and "gone.png" in joined and "empty input text" in joined
+
+
 def test_folder_convention_and_jsonl(tmp_path: Path) -> None:
     for stem in ("a", "b"):
         _image(tmp_path / f"{stem}.jpg")
