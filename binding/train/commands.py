@@ -171,7 +171,9 @@ def _run(
         checked = validate_pairs(pairs, anchor_is_text=anchor_modality is Modality.TEXT)
     else:
         assert builtin is not None
-        checked, decoded_inputs, decoded_anchors = _decode_pairs(pairs, builtin, anchor_modality)
+        checked, decoded_inputs, decoded_anchors = _decode_pairs(
+            pairs, builtin, anchor_modality, keep_anchors=trainable_anchor
+        )
     if world.is_main:
         (out / "problems.txt").write_text("".join(line + "\n" for line in checked.problems))
     if len(checked.pairs) < 4:
@@ -371,18 +373,20 @@ def _input_hash(pair: Pair) -> str:
 
 
 def _decode_pairs(
-    pairs: list[Pair], modality: Modality, anchor: Modality
+    pairs: list[Pair], modality: Modality, anchor: Modality, *, keep_anchors: bool
 ) -> tuple[CheckedPairs, torch.Tensor | None, torch.Tensor | None]:
     """Pairs of two built-in modalities, each file decoded once: a file that is missing or
     does not decode leaves its pair out (one line in `problems`). Returns the kept pairs and
-    the network items of each non-text side, in the kept pairs' order."""
+    the network items of each non-text side, in the kept pairs' order; the anchors' only
+    when `keep_anchors` (a trainable anchor tower: a frozen one needs only its vectors)."""
     from binding.errors import InputError
     from binding.inputs import prepare_one
 
     kept: list[Pair] = []
     problems: list[str] = []
     sides = {"input": modality, "anchor": anchor}
-    rows = {side: _Rows(len(pairs)) for side, m in sides.items() if m is not Modality.TEXT}
+    kept_sides = [side for side in sides if side == "input" or keep_anchors]
+    rows = {side: _Rows(len(pairs)) for side in kept_sides if sides[side] is not Modality.TEXT}
     for pair in pairs:
         bad, clips = None, {}
         for side, side_modality in sides.items():
@@ -404,7 +408,8 @@ def _decode_pairs(
             continue
         kept.append(pair)
         for side, clip in clips.items():
-            rows[side].add(clip)
+            if side in rows:
+                rows[side].add(clip)
     decoded = {side: r.result() if r.count else None for side, r in rows.items()}
     return CheckedPairs(kept, [], problems), decoded.get("input"), decoded.get("anchor")
 

@@ -84,8 +84,9 @@ def test_built_in_pairs_are_decoded_once_and_line_up_with_the_kept_pairs(tmp_pat
     rows += ["broken.png,a broken picture", "gone.png,a missing picture", "ok0.png,"]
     (tmp_path / "pairs.csv").write_text("\n".join(rows) + "\n")
 
+    pairs = read_pairs(tmp_path / "pairs.csv")
     checked, inputs, anchors = _decode_pairs(
-        read_pairs(tmp_path / "pairs.csv"), Modality.TEXT, Modality.IMAGE
+        pairs, Modality.TEXT, Modality.IMAGE, keep_anchors=True
     )
     assert [pair.input for pair in checked.pairs] == [f"picture {i}" for i in range(3)]
     assert inputs is None  # text is tokenised later, in one go
@@ -95,6 +96,9 @@ def test_built_in_pairs_are_decoded_once_and_line_up_with_the_kept_pairs(tmp_pat
     joined = "\n".join(checked.problems)
     assert len(checked.problems) == 3
     assert "broken.png" in joined and "gone.png" in joined and "empty input text" in joined
+    # a frozen anchor needs only its vectors: the pictures are checked, not kept
+    again, _, dropped = _decode_pairs(pairs, Modality.TEXT, Modality.IMAGE, keep_anchors=False)
+    assert dropped is None and again.problems == checked.problems
 
 
 def test_folder_convention_and_jsonl(tmp_path: Path) -> None:
