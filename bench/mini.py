@@ -19,6 +19,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 from binding.models.packaged import file_sha256
 
@@ -103,6 +104,9 @@ def evaluate(root: Path, checkpoint: str, result_path: Path) -> dict:
         print(f"{name}: {json.dumps(run['metrics'])[:160]}", flush=True)
 
     classify("image_zero_shot", "image", _labels(test, "image"), OBJECT_TEMPLATES)
+    # the same scenes drawn another way: never seen in training (docs/mini.md, "Quality")
+    for name, rows in drawn_differently(test, work / "drawn").items():
+        classify(f"image_{name}_zero_shot", "image", rows, OBJECT_TEMPLATES)
     for modality in ("text", "audio", "depth", "thermal", "imu"):
         retrieve(f"{modality}_image_retrieval", modality)
     # emergent zero-shot against text: each modality with the classes it can carry
@@ -111,6 +115,10 @@ def evaluate(root: Path, checkpoint: str, result_path: Path) -> dict:
     shapes = [(path, label.split()[-1]) for path, label in _labels(test, "depth")]
     classify("depth_zero_shot_shape", "depth", shapes, OBJECT_TEMPLATES)
     classify("imu_zero_shot_activity", "imu", _labels(test, "imu"), ACTIVITY_TEMPLATES)
+    results["arithmetic_colour_swap"] = colour_swap(test, checkpoint)
+    print(f"colour swap: {json.dumps(results['arithmetic_colour_swap'])}", flush=True)
+    results["image_tower_probe"] = image_probe(test, checkpoint)
+    print(f"image tower probe: {json.dumps(results['image_tower_probe'])}", flush=True)
     latency = text_latency(checkpoint)
     print(f"text query latency: {latency}", flush=True)
     payload = {
@@ -124,6 +132,94 @@ def evaluate(root: Path, checkpoint: str, result_path: Path) -> dict:
     result_path.parent.mkdir(parents=True, exist_ok=True)
     result_path.write_text(json.dumps(payload, indent=2) + "\n")
     return payload
+
+
+def drawn_differently(test: Path, folder: Path) -> dict[str, list[tuple[str, str]]]:
+    """The test scenes drawn another way, as (file, class) rows: `alt` (binding.world's other
+    style: outlines, other sizes, textured backgrounds, pixel noise) and `jpeg` (the default
+    pictures saved as JPEG at quality 30)."""
+    from PIL import Image
+
+    from binding.world import render_image, sample_scenes
+
+    rows: dict[str, list[tuple[str, str]]] = {"alt": [], "jpeg": []}
+    for kind in rows:
+        (folder / kind).mkdir(parents=True, exist_ok=True)
+    scenes = sample_scenes(len(_labels(test, "image")), SEEDS["test"])
+    for (path, label), scene in zip(_labels(test, "image"), scenes, strict=True):
+        assert scene.label == label, "the test world was not written by `prepare`"
+        stem = Path(path).stem
+        alt, jpeg = folder / "alt" / f"{stem}.png", folder / "jpeg" / f"{stem}.jpg"
+        render_image(scene, style="alt").save(alt)
+        Image.open(path).convert("RGB").save(jpeg, quality=30)
+        rows["alt"].append((str(alt.resolve()), label))
+        rows["jpeg"].append((str(jpeg.resolve()), label))
+    return rows
+
+
+def _test_images(test: Path, checkpoint: str) -> tuple[list[dict[str, str]], Any, Any]:
+    """The test scenes, their image vectors, and the encoder (image and text towers)."""
+    from binding.encoder import Encoder
+
+    scenes = [r for r in _read(test / "scenes.csv") if r["split"] == "test"]
+    files = [str((test / "image" / f"{r['id']}.png").resolve()) for r in scenes]
+    encoder = Encoder.load("binding_mini", modalities=["image", "text"], checkpoint=checkpoint,
+                           device="cpu")  # fmt: skip
+    return scenes, encoder.embed("image", files), encoder
+
+
+def image_probe(test: Path, checkpoint: str) -> dict[str, dict[str, float]]:
+    """What the image vectors carry, without text: nearest class centroid, built from the
+    even-numbered test scenes and scored on the odd ones, for colour, shape and activity.
+    A modality bound to images can only learn what this finds (IMU needs the activity)."""
+    import numpy as np
+
+    scenes, images, _ = _test_images(test, checkpoint)
+    result = {}
+    for attribute in ("colour", "shape", "activity"):
+        names = sorted({r[attribute] for r in scenes})
+        truth = np.array([names.index(r[attribute]) for r in scenes])
+        fit, score = np.arange(0, len(scenes), 2), np.arange(1, len(scenes), 2)
+        centroids = np.stack([images[fit][truth[fit] == k].mean(0) for k in range(len(names))])
+        predicted = (images[score] @ centroids.T).argmax(1)
+        result[attribute] = {"accuracy": round(float(np.mean(predicted == truth[score])), 4),
+                             "chance": round(1 / len(names), 4)}  # fmt: skip
+    return result
+
+
+def colour_swap(test: Path, checkpoint: str, k: int = 5) -> dict[str, float]:
+    """Embedding arithmetic on every test image: image - "<its colour>" + "<another colour>".
+
+    For each image and each of the 5 other colours, the top k other test images: the share
+    with the new colour, with the image's shape, and with both (what the dashboard's "a red
+    circle - 'red' + 'blue'" example promises), each beside its chance (1/6, 1/3, 1/18 for a
+    uniform world).
+    """
+    import numpy as np
+
+    from binding.world import COLOURS
+
+    scenes, images, encoder = _test_images(test, checkpoint)
+    words = dict(zip(COLOURS, encoder.embed("text", list(COLOURS)), strict=True))
+    colours = np.array([r["colour"] for r in scenes])
+    shapes = np.array([r["shape"] for r in scenes])
+    hits = {"colour": [], "shape": [], "both": []}
+    for i, row in enumerate(scenes):
+        for colour in COLOURS:
+            if colour == row["colour"]:
+                continue
+            query = images[i] - words[row["colour"]] + words[colour]
+            scores = images @ (query / np.linalg.norm(query))
+            scores[i] = -np.inf
+            top = np.argsort(-scores)[:k]
+            new_colour, same_shape = colours[top] == colour, shapes[top] == row["shape"]
+            hits["colour"].append(new_colour.mean())
+            hits["shape"].append(same_shape.mean())
+            hits["both"].append((new_colour & same_shape).mean())
+    result = {f"{name}_at_{k}": round(float(np.mean(v)), 4) for name, v in hits.items()}
+    chance = {"colour": 1 / len(COLOURS), "shape": 1 / 3, "both": 1 / (3 * len(COLOURS))}
+    result.update({f"chance_{name}": round(c, 4) for name, c in chance.items()})
+    return result
 
 
 def text_latency(checkpoint: str, repeats: int = 50) -> dict[str, float]:
@@ -168,13 +264,16 @@ def table(payload: dict) -> str:
     lines = ["| what (test world, seed 3) | metric | binding_mini | chance |", "|---|---|---|---|"]
     for name, what in (
         ("image_zero_shot", "image -> 18 classes (zero-shot, text prompts)"),
+        ("image_alt_zero_shot", "image drawn another way (outlines, sizes, noise) -> 18 classes"),
+        ("image_jpeg_zero_shot", "image as JPEG (quality 30) -> 18 classes"),
         ("audio_zero_shot", "audio -> 18 classes (emergent: audio never saw text)"),
         ("thermal_zero_shot", "thermal -> 18 classes (emergent)"),
         ("depth_zero_shot_shape", "depth -> 3 shapes (emergent; depth has no colour)"),
         ("imu_zero_shot_activity", "IMU -> 5 activities (emergent; IMU has only activity)"),
     ):
-        r = m[name]
-        lines.append(f"| {what} | top-1 | {r['top1']:.3f} | {r['chance']:.3f} |")
+        r = m.get(name)
+        if r:
+            lines.append(f"| {what} | top-1 | {r['top1']:.3f} | {r['chance']:.3f} |")
     for name, query, what in (
         ("text_image_retrieval", "text", "text <-> image (trained)"),
         ("audio_image_retrieval", "audio", "audio <-> image (trained)"),
@@ -191,6 +290,24 @@ def table(payload: dict) -> str:
         )
         lines.append(
             f"| | R@1 / R@5, image -> {query} | {backward['R@1']:.3f} / {backward['R@5']:.3f} | |"
+        )
+    swap = m.get("arithmetic_colour_swap")
+    if swap:
+        lines.append(
+            f'| image - "its colour" + "another colour" (arithmetic) | of the top 5: new '
+            f"colour / same shape / both | {swap['colour_at_5']:.3f} / {swap['shape_at_5']:.3f} / "
+            f"{swap['both_at_5']:.3f} | {swap['chance_colour']:.3f} / {swap['chance_shape']:.3f} / "
+            f"{swap['chance_both']:.3f} |"
+        )
+    probe = m.get("image_tower_probe")
+    if probe:
+        lines.append(
+            "| image vectors alone (nearest class centroid, half the test scenes -> the other "
+            "half) | colour / shape / activity | "
+            + " / ".join(f"{probe[a]['accuracy']:.3f}" for a in ("colour", "shape", "activity"))
+            + " | "
+            + " / ".join(f"{probe[a]['chance']:.3f}" for a in ("colour", "shape", "activity"))
+            + " |"
         )
     return "\n".join(lines)
 
