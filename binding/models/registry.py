@@ -394,7 +394,7 @@ _MODELS: dict[str, ModelSpec] = {
                 imu=MINI_TOWER,
                 audio_drop_path=0.0,
                 imu_drop_path=0.0,
-                vision_patch=32,  # 7 x 7 = 49 patches
+                vision_patch=16,  # 14 x 14 = 196 patches
                 audio_patch=(16, 16),  # 8 x 12 = 96 patches
                 map_patch=32,  # 7 x 7 = 49 patches
                 imu_window=50,  # 40 windows
@@ -404,8 +404,8 @@ _MODELS: dict[str, ModelSpec] = {
             license=_LICENSE_OURS,
             filename="binding_mini.safetensors",
             # scripts/train_mini.sh prints both after assembling; update them when retraining
-            size_bytes=8_780_220,
-            sha256="96bea87517fff7557fa846be8505a2ff35af18876a283bd7b2e72ab4ac851161",
+            size_bytes=8_209_212,
+            sha256="9aa4f61928e7a0ae970b56243194b65b449d18e0db503b7dd2a6215f230e2fac",
             packaged=True,
         ),
     )
