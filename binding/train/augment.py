@@ -1,8 +1,10 @@
 """Augmentations of a training batch, drawn per step so that a resumed run replays them.
 
-A tower trained from scratch on a few thousand items memorises them (docs/mini.md): the
-same picture, recording or waveform comes back every epoch. These augmentations change
-what the tower sees each time while keeping what a caption or an anchor says about it:
+A tower trained on a few thousand items can memorise them: the same picture, recording or
+waveform comes back every epoch. These augmentations change what the tower sees each time
+while keeping what a caption or an anchor says about it. They are off unless asked for
+(`binding train --augment`): where a tower underfits rather than memorises, they slow it
+down (binding_mini's stage 1, docs/mini.md).
 
 - pictures (image, depth, thermal; `(N, C, H, W)`): a random shift of up to 1/8 of the
   side (the uncovered border is 0, the data's mean after normalisation) and a horizontal
