@@ -115,9 +115,10 @@ def evaluate(root: Path, checkpoint: str, result_path: Path) -> dict:
     shapes = [(path, label.split()[-1]) for path, label in _labels(test, "depth")]
     classify("depth_zero_shot_shape", "depth", shapes, OBJECT_TEMPLATES)
     classify("imu_zero_shot_activity", "imu", _labels(test, "imu"), ACTIVITY_TEMPLATES)
-    results["arithmetic_colour_swap"] = colour_swap(test, checkpoint)
+    scenes, images, encoder = _test_images(test, checkpoint)  # embedded once for both
+    results["arithmetic_colour_swap"] = colour_swap(scenes, images, encoder)
     print(f"colour swap: {json.dumps(results['arithmetic_colour_swap'])}", flush=True)
-    results["image_tower_probe"] = image_probe(test, checkpoint)
+    results["image_tower_probe"] = image_probe(scenes, images)
     print(f"image tower probe: {json.dumps(results['image_tower_probe'])}", flush=True)
     latency = text_latency(checkpoint)
     print(f"text query latency: {latency}", flush=True)
@@ -145,8 +146,9 @@ def drawn_differently(test: Path, folder: Path) -> dict[str, list[tuple[str, str
     rows: dict[str, list[tuple[str, str]]] = {"alt": [], "jpeg": []}
     for kind in rows:
         (folder / kind).mkdir(parents=True, exist_ok=True)
-    scenes = sample_scenes(len(_labels(test, "image")), SEEDS["test"])
-    for (path, label), scene in zip(_labels(test, "image"), scenes, strict=True):
+    labelled = _labels(test, "image")
+    scenes = sample_scenes(len(labelled), SEEDS["test"])
+    for (path, label), scene in zip(labelled, scenes, strict=True):
         assert scene.label == label, "the test world was not written by `prepare`"
         stem = Path(path).stem
         alt, jpeg = folder / "alt" / f"{stem}.png", folder / "jpeg" / f"{stem}.jpg"
@@ -168,13 +170,12 @@ def _test_images(test: Path, checkpoint: str) -> tuple[list[dict[str, str]], Any
     return scenes, encoder.embed("image", files), encoder
 
 
-def image_probe(test: Path, checkpoint: str) -> dict[str, dict[str, float]]:
+def image_probe(scenes: list[dict[str, str]], images: Any) -> dict[str, dict[str, float]]:
     """What the image vectors carry, without text: nearest class centroid, built from the
     even-numbered test scenes and scored on the odd ones, for colour, shape and activity.
     A modality bound to images can only learn what this finds (IMU needs the activity)."""
     import numpy as np
 
-    scenes, images, _ = _test_images(test, checkpoint)
     result = {}
     for attribute in ("colour", "shape", "activity"):
         names = sorted({r[attribute] for r in scenes})
@@ -187,7 +188,9 @@ def image_probe(test: Path, checkpoint: str) -> dict[str, dict[str, float]]:
     return result
 
 
-def colour_swap(test: Path, checkpoint: str, k: int = 5) -> dict[str, float]:
+def colour_swap(
+    scenes: list[dict[str, str]], images: Any, encoder: Any, k: int = 5
+) -> dict[str, float]:
     """Embedding arithmetic on every test image: image - "<its colour>" + "<another colour>".
 
     For each image and each of the 5 other colours, the top k other test images: the share
@@ -199,7 +202,6 @@ def colour_swap(test: Path, checkpoint: str, k: int = 5) -> dict[str, float]:
 
     from binding.world import COLOURS
 
-    scenes, images, encoder = _test_images(test, checkpoint)
     words = dict(zip(COLOURS, encoder.embed("text", list(COLOURS)), strict=True))
     colours = np.array([r["colour"] for r in scenes])
     shapes = np.array([r["shape"] for r in scenes])
