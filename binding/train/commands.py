@@ -289,9 +289,11 @@ def _run(
     model = Contrastive(input_tower, anchor_tower, ContrastiveLoss(request.loop.temperature))
     train_x = x[train_rows]
     augment_inputs = augment_anchors = None
-    if array_input and request.loop.noise:
-        augment_inputs = augment.noise(request.loop.noise * float(train_x.float().std()))
-    elif request.augment and builtin is not None:
+    if array_input:  # arrays get noise only: their shape need not be a picture's
+        if request.loop.noise:
+            augment_inputs = augment.noise(request.loop.noise * float(train_x.float().std()))
+    elif request.augment:
+        assert builtin is not None
         augment_inputs = augment.for_modality(builtin.value)
     if request.augment and trainable_anchor:
         augment_anchors = augment.for_modality(anchor_modality.value)
