@@ -7,6 +7,10 @@ python bench/mini.py prepare OUT --n-train 2400 --n-val 240 --n-test 480
 python bench/mini.py evaluate OUT --checkpoint FILE --json bench/results/binding_mini.json
     runs `binding eval classify|retrieve` on the test world (OUT/world/test) and collects
     the metrics, each beside chance, into one JSON (table in docs/mini.md).
+python bench/mini.py check OUT --checkpoint FILE [--json FILE]
+    a quick look at a stage-1 checkpoint (image and text towers only, about a minute): image
+    zero-shot over the 18 classes (default and alt style), image -> 5 activities against
+    text, and what the image vectors carry (the probe). For recipe experiments before stage 2.
 """
 
 from __future__ import annotations
@@ -188,6 +192,33 @@ def image_probe(scenes: list[dict[str, str]], images: Any) -> dict[str, dict[str
     return result
 
 
+def check(root: Path, checkpoint: str) -> dict[str, Any]:
+    """Image-side numbers of a stage-1 checkpoint, computed in process (see the module doc)."""
+    from binding.eval.classify import normalise, score_classes
+
+    scenes, images, encoder = _test_images(root / "test", checkpoint)
+    alt_rows = drawn_differently(root / "test", root / "eval" / "drawn")["alt"]
+    alt = encoder.embed("image", [path for path, _ in alt_rows])
+
+    def zero_shot(vectors: Any, labels: list[str], templates: tuple[str, ...]) -> float:
+        classes = sorted(set(labels))
+        prompts = [t.format(c) for c in classes for t in templates]
+        text = encoder.embed("text", prompts).reshape(len(classes), len(templates), -1)
+        truth = [classes.index(label) for label in labels]
+        return round(score_classes(vectors, normalise(text.mean(1)), truth, classes).top1, 4)
+
+    labels = [r["label"] for r in scenes]
+    result: dict[str, Any] = {
+        "image_zero_shot": zero_shot(images, labels, OBJECT_TEMPLATES),
+        "image_alt_zero_shot": zero_shot(alt, [label for _, label in alt_rows], OBJECT_TEMPLATES),
+        "image_activity_zero_shot": zero_shot(
+            images, [r["activity"] for r in scenes], ACTIVITY_TEMPLATES
+        ),
+        "image_tower_probe": {k: v["accuracy"] for k, v in image_probe(scenes, images).items()},
+    }
+    return result
+
+
 def colour_swap(
     scenes: list[dict[str, str]], images: Any, encoder: Any, k: int = 5
 ) -> dict[str, float]:
@@ -325,11 +356,21 @@ def main() -> None:
     e.add_argument("out", type=Path)
     e.add_argument("--checkpoint", required=True)
     e.add_argument("--json", type=Path, default=Path("bench/results/binding_mini.json"))
+    c = sub.add_parser("check")
+    c.add_argument("out", type=Path)
+    c.add_argument("--checkpoint", required=True)
+    c.add_argument("--json", type=Path, help="also write the numbers here")
     t = sub.add_parser("table")
     t.add_argument("json", type=Path, nargs="?", default=Path("bench/results/binding_mini.json"))
     args = parser.parse_args()
     if args.command == "table":
         print(table(json.loads(args.json.read_text())))
+        return
+    if args.command == "check":
+        numbers = check(args.out, args.checkpoint)
+        print(json.dumps(numbers))
+        if args.json:
+            args.json.write_text(json.dumps(numbers, indent=2) + "\n")
         return
     if args.command == "prepare":
         args.out.mkdir(parents=True, exist_ok=True)
