@@ -405,7 +405,7 @@ _MODELS: dict[str, ModelSpec] = {
             filename="binding_mini.safetensors",
             # scripts/train_mini.sh prints both after assembling; update them when retraining
             size_bytes=8_209_212,
-            sha256="9aa4f61928e7a0ae970b56243194b65b449d18e0db503b7dd2a6215f230e2fac",
+            sha256="ca80873de1aeb10bfb3d15a03b311066a79efbc876aca006c93844dc92b34988",
             packaged=True,
         ),
     )

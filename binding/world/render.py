@@ -63,6 +63,21 @@ BACKGROUND_RGB: dict[str, tuple[int, int, int]] = {
 # purposes for Scene.rng: each rendering draws from its own stream
 _IMAGE, _AUDIO, _DEPTH, _THERMAL, _IMU, _VIDEO, _ALT = range(1, 8)
 
+#: Film grain over the whole picture (standard deviation, 0-255, one value per GRAIN_CELL x
+#: GRAIN_CELL pixels), laid down before the camera motion: the motion then shows in every
+#: patch (grain smeared into streaks along it, and averaged away the longer the blur), not
+#: only at object edges, so an image tower can see the activity that IMU recordings carry.
+#: Chosen with `bench/mini_probe.py --attribute activity` (docs/mini.md): a supervised vision
+#: tower learns the activity faster with strong, slightly coarse grain.
+GRAIN = 25.0
+GRAIN_CELL = 2
+
+
+def _grain(rng: np.random.Generator) -> np.ndarray:
+    """(FRAME, FRAME, 3) film grain: GRAIN_CELL-pixel cells of Gaussian noise."""
+    cells = _noise(rng, GRAIN, (FRAME // GRAIN_CELL, FRAME // GRAIN_CELL, 3))
+    return np.repeat(np.repeat(cells, GRAIN_CELL, axis=0), GRAIN_CELL, axis=1)
+
 
 # --- geometry ------------------------------------------------------------------------------
 
@@ -207,7 +222,7 @@ def render_image(scene: Scene, *, style: str = "default") -> Image.Image:
             _draw_shape(draw, scene.shape, centre, radius, fill=255)
     alpha = (np.asarray(layer, np.float32) / 255.0)[..., None]
     pixels = pixels * (1 - alpha) + ink.astype(np.float32) * alpha
-    pixels = _camera_motion(pixels, scene.activity, rng)
+    pixels = _camera_motion(pixels + _grain(rng), scene.activity, rng)
     if alt:
         pixels = pixels + _noise(rng, 12, pixels.shape)
     return Image.fromarray(np.clip(np.rint(pixels), 0, 255).astype(np.uint8), "RGB")

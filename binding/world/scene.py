@@ -159,6 +159,12 @@ _ACTIVITY_TAILS = {
 }
 
 
+#: Share of captions that name the photographer's activity. Named this often, the activity
+#: tells apart captions of the same objects, so stage 1 learns to see it in the pictures
+#: (the IMU tower, bound to images only, can learn no more than the image vectors carry).
+ACTIVITY_NAMED = 0.8
+
+
 def _pick(rng: np.random.Generator, options: tuple[str, ...]) -> str:
     return options[int(rng.integers(len(options)))]
 
@@ -167,7 +173,7 @@ def caption(scene: Scene, rng: np.random.Generator) -> str:
     """A varied English caption of `scene`, e.g. "two small blue squares on a grey background".
 
     Colour and shape are always named; count, size and background often; the activity in
-    about half of the captions ("..., taken while walking", "a shaky photo of ...").
+    most captions (ACTIVITY_NAMED: "..., taken while walking", "a shaky photo of ...").
     """
     singular, plural = _SHAPE_WORDS[scene.shape][int(rng.integers(len(_SHAPE_WORDS[scene.shape])))]
     words = [_pick(rng, _COLOUR_WORDS[scene.colour]), singular if scene.count == 1 else plural]
@@ -179,7 +185,7 @@ def caption(scene: Scene, rng: np.random.Generator) -> str:
     phrase = f"{number} {' '.join(words)}"
     if rng.random() < 0.5:
         phrase += f" on {_pick(rng, _BACKGROUND_WORDS[scene.background])} background"
-    if rng.random() < 0.5:
+    if rng.random() < ACTIVITY_NAMED:
         tail = _pick(rng, _ACTIVITY_TAILS[scene.activity])
         return f"{tail}{phrase}" if tail.endswith((" ", ": ")) else f"{phrase}{tail}"
     return f"{_pick(rng, _PREFIXES)}{phrase}"

@@ -92,7 +92,7 @@ def test_captions_name_colour_and_shape_and_vary():
     assert all("two" in t or "pair" in t for t in texts)
     assert len(set(texts)) > 20
     with_activity = [t for t in texts if "walk" in t]
-    assert 10 < len(with_activity) < 50  # about half name the activity
+    assert 36 < len(with_activity) < 60  # most (ACTIVITY_NAMED, 80%) name the activity
 
 
 def test_every_file_is_read_by_the_platform_decoders(world):
@@ -190,6 +190,20 @@ def test_image_motion_cue_follows_activity():
     assert red[0] > 150 and red[1] < 80  # colour still readable at the object's centre
 
 
+def test_image_motion_shows_in_the_background_too():
+    """The film grain smears along the camera's motion: every patch carries the activity,
+    not only the objects' edges (a plain background, far from the object)."""
+
+    def roughness(activity: str, axis: int) -> float:
+        pixels = np.asarray(render_image(_scene(activity=activity)), np.float32)[:40, :40]
+        return float(np.abs(np.diff(pixels, axis=axis)).mean())
+
+    assert roughness("still", 0) > 2 * roughness("running", 0)  # vertical streaks
+    assert roughness("running", 1) > 2 * roughness("running", 0)
+    assert roughness("turning", 0) > 2 * roughness("turning", 1)  # horizontal streaks
+    assert roughness("walking", 0) > roughness("running", 0)  # shorter blur, more grain left
+
+
 def test_manifests_are_read_by_the_trainer_and_the_eval_harness(world):
     for modality in ("text", "audio", "depth", "thermal", "imu"):
         pairs = read_pairs(world.pairs[modality])
@@ -271,7 +285,9 @@ def test_alt_style_draws_outlines_on_a_textured_background():
     default = np.asarray(render_image(scene), np.float32)
     alt = np.asarray(render_image(scene, style="alt"), np.float32)
     corner = (slice(0, 40), slice(0, 40))
-    assert alt[corner].std() > 3 * default[corner].std()  # textured and noisy, not plain
+    # a textured background plus pixel noise on top of the grain every picture has
+    assert alt[corner].std() > 1.4 * default[corner].std()
     redness = default[..., 0] - default[..., 1], alt[..., 0] - alt[..., 1]
-    assert redness[0][112, 112] > 120 and redness[1][112, 112] < 60  # the centre is not filled
+    centre = (slice(106, 119), slice(106, 119))  # a window: single pixels carry grain and noise
+    assert redness[0][centre].mean() > 120 and redness[1][centre].mean() < 40  # not filled
     assert redness[1][112, 112 - 32] > 120  # the outline is
